@@ -1,0 +1,94 @@
+/**
+ * The contract every backend implements. The transport decodes a request into these
+ * inputs, calls the connector, and encodes what it returns; connectors never see gRPC.
+ * Every call carries the raw options and the descriptors it needs, so the service stays
+ * stateless between calls and any replica can serve any task.
+ */
+import type { RecordBatch, Schema } from "apache-arrow";
+import type { OptionRegistry, OptionSpecs } from "../options/registry.js";
+
+export interface DescribeInput {
+  options: Record<string, string>;
+  /** The user's schema (`.schema(...)`), or undefined to infer one. */
+  userSchema: Schema | undefined;
+  signal: AbortSignal;
+}
+
+export interface DescribeResult {
+  schema: Schema;
+  warnings: string[];
+}
+
+export interface PlanReadInput {
+  options: Record<string, string>;
+  /** The schema Spark will read. */
+  schema: Schema;
+  signal: AbortSignal;
+}
+
+export interface ReadInput {
+  options: Record<string, string>;
+  schema: Schema;
+  /** One of the descriptors PlanRead returned, as opaque bytes. */
+  partition: Uint8Array;
+  signal: AbortSignal;
+}
+
+export interface PlanWriteInput {
+  options: Record<string, string>;
+  /** The schema of the DataFrame being written. */
+  schema: Schema;
+  /** mode("overwrite"). */
+  overwrite: boolean;
+  streaming: boolean;
+  signal: AbortSignal;
+}
+
+export interface WriteTaskInfo {
+  partitionId: number;
+  taskAttemptId: number;
+  batchId: number;
+}
+
+export interface WriteInput {
+  options: Record<string, string>;
+  schema: Schema;
+  /** What PlanWrite returned. */
+  writePlan: Uint8Array;
+  task: WriteTaskInfo;
+  /** The task's rows, pulled batch by batch (backpressure: do not read ahead unboundedly). */
+  batches: AsyncIterable<RecordBatch>;
+  signal: AbortSignal;
+}
+
+export interface WriteResult {
+  rowsWritten: number;
+  rowsDeleted: number;
+  requests: number;
+  retries: number;
+}
+
+export interface FinishWriteInput {
+  options: Record<string, string>;
+  writePlan: Uint8Array;
+  taskResults: WriteResult[];
+  batchId: number;
+  signal: AbortSignal;
+}
+
+export interface Connector {
+  /** The Spark format name, e.g. "dynamodb". */
+  readonly format: string;
+  readonly options: OptionRegistry<OptionSpecs>;
+  describe(input: DescribeInput): Promise<DescribeResult>;
+  planRead(input: PlanReadInput): Promise<Uint8Array[]>;
+  /** Streams the partition's rows; stops promptly when `signal` aborts or the consumer returns. */
+  read(input: ReadInput): AsyncIterable<RecordBatch>;
+  planWrite(input: PlanWriteInput): Promise<Uint8Array>;
+  write(input: WriteInput): Promise<WriteResult>;
+  commitWrite(input: FinishWriteInput): Promise<void>;
+  /** Returns what can be said about the state the target was left in. */
+  abortWrite(input: FinishWriteInput): Promise<string>;
+  /** Releases pooled clients (called on shutdown). */
+  close(): Promise<void>;
+}
