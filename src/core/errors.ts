@@ -89,7 +89,7 @@ const SECRET_PATTERNS: RegExp[] = [
 export function redactSecrets(text: string): string {
   let out = text;
   for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (match, key?: string, sep?: string) => (key && sep ? `${key}${sep}***` : "***"));
+    out = out.replace(pattern, (_match, key: unknown, sep: unknown) => (typeof key === "string" && typeof sep === "string" ? `${key}${sep}***` : "***"));
   }
   return out;
 }

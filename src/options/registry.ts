@@ -185,9 +185,10 @@ export class OptionRegistry<S extends OptionSpecs> {
   }
 
   /** The options reference as a Markdown table (the README embeds this output). */
-  toMarkdown(): string {
+  toMarkdown(include: (spec: OptionSpec<unknown>) => boolean = () => true): string {
     const lines = ["| Option | For | Type | Default | Required | Description |", "|---|---|---|---|---|---|"];
     for (const [name, s] of Object.entries(this.specs)) {
+      if (!include(s)) continue;
       const type = s.kind === "enum" ? s.values!.join(" \\| ") : s.kind;
       const defaultText = s.defaultText ?? (s.defaultValue === undefined ? "-" : `\`${String(s.defaultValue)}\``);
       const scope = s.scope === "both" ? "read, write" : s.scope;

@@ -3,7 +3,7 @@
  * unless the caller (scripts/test) already started them and passed their endpoints.
  */
 import type { TestProject } from "vitest/node";
-import "./provided-context.js";
+import type {} from "./provided-context.js";
 // @ts-expect-error plain JS module shared with the shell scripts
 import { startDynamoDbLocal } from "../../scripts/local-dynamodb.mjs";
 

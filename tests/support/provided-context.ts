@@ -1,5 +1,5 @@
 /** Values the global setup hands to tests through `inject(...)`. */
-import "vitest";
+import type {} from "vitest";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -1,0 +1,216 @@
+/**
+ * gRPC handlers for the Conduit service: decode the request, call the connector, encode
+ * the answer. No backend logic lives here.
+ */
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import type { RecordBatch } from "apache-arrow";
+import { decodeBatches, decodeSchema, encodeBatch, encodeSchema } from "../arrow/ipc.js";
+import type { Connector, WriteResult } from "../core/connector.js";
+import { closestMatch } from "../core/did-you-mean.js";
+import { ConduitError, invalidArgument } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import type { DescribeRequest, FinishWriteRequest, PlanReadRequest, PlanWriteRequest, ReadRequest, WriteRequest, WriteResponse } from "./proto.js";
+import { toServiceError } from "./status.js";
+
+export interface HandlerContext {
+  connectors: ReadonlyMap<string, Connector>;
+  logger: Logger;
+  /** Counts calls in flight, for idle shutdown and graceful drain. */
+  tracker: CallTracker;
+}
+
+export class CallTracker {
+  private active = 0;
+  private lastActivity = Date.now();
+
+  begin(): () => void {
+    this.active++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.active--;
+      this.lastActivity = Date.now();
+    };
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  idleMillis(): number {
+    return this.active > 0 ? 0 : Date.now() - this.lastActivity;
+  }
+}
+
+function connectorFor(ctx: HandlerContext, format: string): Connector {
+  const connector = ctx.connectors.get(format.toLowerCase());
+  if (connector) return connector;
+  const suggestion = closestMatch(format, ctx.connectors.keys());
+  throw invalidArgument(
+    "FORMAT_UNKNOWN",
+    `This service has no connector for format '${format}'.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Available: ${[...ctx.connectors.keys()].join(", ")}.`,
+    { format },
+  );
+}
+
+function requireSchema(bytes: Buffer, what: string) {
+  const schema = decodeSchema(bytes);
+  if (!schema) throw invalidArgument("SCHEMA_MISSING", `The ${what} request carries no Arrow schema.`);
+  return schema;
+}
+
+/** Aborts when the client cancels or the deadline passes. */
+function callSignal(call: { on(event: "cancelled", listener: () => void): unknown }): AbortController {
+  const controller = new AbortController();
+  call.on("cancelled", () => controller.abort());
+  return controller;
+}
+
+function unary<Req, Res>(ctx: HandlerContext, operation: string, run: (request: Req, signal: AbortSignal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const done = ctx.tracker.begin();
+    const controller = callSignal(call);
+    run(call.request, controller.signal).then(
+      (response) => {
+        done();
+        callback(null, response);
+      },
+      (error: unknown) => {
+        done();
+        callback(toServiceError(error, operation, ctx.logger));
+      },
+    );
+  };
+}
+
+function toWireResult(result: WriteResult): WriteResponse {
+  return { rowsWritten: result.rowsWritten, rowsDeleted: result.rowsDeleted, requests: result.requests, retries: result.retries };
+}
+
+export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceImplementation {
+  const describe = unary<DescribeRequest, { arrowSchema: Uint8Array; warnings: string[] }>(ctx, "Describe", async (request, signal) => {
+    const connector = connectorFor(ctx, request.format);
+    const result = await connector.describe({ options: request.options, userSchema: decodeSchema(request.arrowSchema), signal });
+    return { arrowSchema: encodeSchema(result.schema), warnings: result.warnings };
+  });
+
+  const planRead = unary<PlanReadRequest, { partitions: Uint8Array[] }>(ctx, "PlanRead", async (request, signal) => {
+    const connector = connectorFor(ctx, request.format);
+    const partitions = await connector.planRead({ options: request.options, schema: requireSchema(request.arrowSchema, "PlanRead"), signal });
+    return { partitions };
+  });
+
+  const read: grpc.handleServerStreamingCall<ReadRequest, { arrowBatch: Uint8Array }> = (call) => {
+    const done = ctx.tracker.begin();
+    const controller = callSignal(call);
+    const run = async () => {
+      const request = call.request;
+      const connector = connectorFor(ctx, request.format);
+      const batches = connector.read({
+        options: request.options,
+        schema: requireSchema(request.arrowSchema, "Read"),
+        partition: request.partition,
+        signal: controller.signal,
+      });
+      for await (const batch of batches) {
+        if (controller.signal.aborted) break;
+        if (!call.write({ arrowBatch: encodeBatch(batch) })) {
+          // Backpressure: wait until the client has taken what is buffered.
+          await Promise.race([once(call, "drain"), once(controller.signal, "abort")]);
+        }
+      }
+    };
+    run().then(
+      () => {
+        done();
+        if (!controller.signal.aborted) call.end();
+      },
+      (error: unknown) => {
+        done();
+        if (!controller.signal.aborted) call.emit("error", toServiceError(error, "Read", ctx.logger));
+      },
+    );
+  };
+
+  const write: grpc.handleClientStreamingCall<WriteRequest, WriteResponse> = (call, callback) => {
+    const done = ctx.tracker.begin();
+    const controller = callSignal(call);
+    const run = async (): Promise<WriteResponse> => {
+      const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
+      const first = await messages.next();
+      const header = first.done ? undefined : first.value.header;
+      if (!header) throw invalidArgument("WRITE_HEADER_MISSING", "A Write stream must start with a header message.");
+      const connector = connectorFor(ctx, header.format);
+      const schema = requireSchema(header.arrowSchema, "Write");
+      async function* batches(): AsyncGenerator<RecordBatch> {
+        for (;;) {
+          const next = await messages.next();
+          if (next.done) return;
+          if (next.value.header) throw invalidArgument("WRITE_HEADER_REPEATED", "A Write stream carries exactly one header, as its first message.");
+          for (const batch of decodeBatches(next.value.arrowBatch ?? Buffer.alloc(0))) yield batch;
+        }
+      }
+      const result = await connector.write({
+        options: header.options,
+        schema,
+        writePlan: header.writePlan,
+        task: { partitionId: header.partitionId, taskAttemptId: header.taskAttemptId, batchId: header.batchId },
+        batches: batches(),
+        signal: controller.signal,
+      });
+      return toWireResult(result);
+    };
+    run().then(
+      (response) => {
+        done();
+        callback(null, response);
+      },
+      (error: unknown) => {
+        done();
+        if (error instanceof ConduitError || !controller.signal.aborted) callback(toServiceError(error, "Write", ctx.logger));
+      },
+    );
+  };
+
+  const finishInput = (request: FinishWriteRequest, signal: AbortSignal) => ({
+    options: request.options,
+    writePlan: request.writePlan,
+    taskResults: request.taskResults.map((r) => ({ rowsWritten: r.rowsWritten, rowsDeleted: r.rowsDeleted, requests: r.requests, retries: r.retries })),
+    batchId: request.batchId,
+    signal,
+  });
+
+  const planWrite = unary<PlanWriteRequest, { writePlan: Uint8Array }>(ctx, "PlanWrite", async (request, signal) => {
+    const connector = connectorFor(ctx, request.format);
+    const writePlan = await connector.planWrite({
+      options: request.options,
+      schema: requireSchema(request.arrowSchema, "PlanWrite"),
+      overwrite: request.overwrite,
+      streaming: request.streaming,
+      signal,
+    });
+    return { writePlan };
+  });
+
+  const commitWrite = unary<FinishWriteRequest, object>(ctx, "CommitWrite", async (request, signal) => {
+    await connectorFor(ctx, request.format).commitWrite(finishInput(request, signal));
+    return {};
+  });
+
+  const abortWrite = unary<FinishWriteRequest, { detail: string }>(ctx, "AbortWrite", async (request, signal) => {
+    const detail = await connectorFor(ctx, request.format).abortWrite(finishInput(request, signal));
+    return { detail };
+  });
+
+  return {
+    Describe: describe,
+    PlanRead: planRead,
+    Read: read,
+    PlanWrite: planWrite,
+    Write: write,
+    CommitWrite: commitWrite,
+    AbortWrite: abortWrite,
+  } as grpc.UntypedServiceImplementation;
+}

@@ -1,0 +1,283 @@
+/**
+ * Transport tests: a real gRPC server on port 0 with a fake connector, a real grpc-js
+ * client. Checks framing, streaming backpressure, error translation, auth and shutdown.
+ */
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { Field, Int32, Schema, Utf8, type RecordBatch } from "apache-arrow";
+import protobuf from "protobufjs";
+import { afterEach, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { decodeBatches, decodeSchema, encodeBatch, encodeSchema } from "../../src/arrow/ipc.js";
+import { BatchBuilder, readValue } from "../../src/arrow/values.js";
+import type { Connector, ReadInput, WriteInput } from "../../src/core/connector.js";
+import { ConduitError, invalidArgument } from "../../src/core/errors.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { OptionRegistry } from "../../src/options/registry.js";
+import { findProtoDir } from "../../src/transport/proto.js";
+import { isLoopbackAddress, startServer, type RunningServer } from "../../src/transport/server.js";
+
+const schema = new Schema([new Field("id", new Int32(), false), new Field("name", new Utf8(), true)]);
+
+function batchOf(from: number, count: number): RecordBatch {
+  const builder = new BatchBuilder(schema);
+  for (let i = from; i < from + count; i++) builder.appendRow([i, `row-${i}`]);
+  return builder.flush();
+}
+
+interface FakeState {
+  produced: number;
+  written: RecordBatch[];
+  readDelayMs: number;
+}
+
+function fakeConnector(state: FakeState): Connector {
+  return {
+    format: "fake",
+    options: new OptionRegistry("fake", {}),
+    async describe(input) {
+      if (input.options.fail === "yes") throw invalidArgument("FAKE_FAILURE", "The fake was told to fail on option 'fail'.", { option: "fail" });
+      return { schema: input.userSchema ?? schema, warnings: ["a warning"] };
+    },
+    async planRead() {
+      return [new TextEncoder().encode("p0"), new TextEncoder().encode("p1")];
+    },
+    async *read(input: ReadInput) {
+      const batches = Number(input.options.batches ?? "3");
+      for (let i = 0; i < batches; i++) {
+        if (input.signal.aborted) return;
+        if (state.readDelayMs) await new Promise((r) => setTimeout(r, state.readDelayMs));
+        state.produced++;
+        yield batchOf(i * 1000, 1000);
+      }
+      if (input.options.failafter === "yes") throw new ConduitError({ code: "UNAVAILABLE", errorClass: "FAKE_DOWN", message: "The fake database went away." });
+    },
+    async planWrite() {
+      return new TextEncoder().encode("plan");
+    },
+    async write(input: WriteInput) {
+      let rows = 0;
+      for await (const batch of input.batches) {
+        state.written.push(batch);
+        rows += batch.numRows;
+      }
+      return { rowsWritten: rows, rowsDeleted: 0, requests: input.task.partitionId, retries: 0 };
+    },
+    async commitWrite() {},
+    async abortWrite() {
+      return "nothing to undo";
+    },
+    async close() {},
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- dynamic grpc-js client methods
+type Client = grpc.Client & Record<string, any>;
+
+function clients(address: string) {
+  const definition = protoLoader.loadSync(["spark_conduit/v1/conduit.proto", "grpc/health/v1/health.proto"], {
+    includeDirs: [findProtoDir()],
+    keepCase: false,
+    longs: Number,
+    bytes: Buffer,
+    defaults: true,
+    oneofs: true,
+    enums: String,
+  });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    spark_conduit: { v1: { Conduit: grpc.ServiceClientConstructor } };
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  const options = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };
+  return {
+    conduit: new pkg.spark_conduit.v1.Conduit(address, grpc.credentials.createInsecure(), options) as unknown as Client,
+    health: new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure()) as unknown as Client,
+  };
+}
+
+function unaryCall<T>(client: Client, method: string, request: object, metadata = new grpc.Metadata()): Promise<T> {
+  return new Promise((resolve, reject) => {
+    (client[method] as (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: T) => void) => void).call(client, request, metadata, (error, value) =>
+      error ? reject(error) : resolve(value),
+    );
+  });
+}
+
+function decodeErrorInfo(error: grpc.ServiceError): { reason: string; domain: string; metadata: Record<string, string>; message: string } {
+  const bytes = error.metadata.get("grpc-status-details-bin")[0] as Buffer;
+  const root = new protobuf.Root();
+  const dir = findProtoDir();
+  root.resolvePath = (_o, target) => (target.startsWith("google/protobuf/") ? target : join(dir, target));
+  root.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"]);
+  const status = root.lookupType("google.rpc.Status").decode(bytes) as unknown as { message: string; details: Array<{ type_url: string; value: Uint8Array }> };
+  const detail = status.details[0]!;
+  expect(detail.type_url).toBe("type.googleapis.com/google.rpc.ErrorInfo");
+  const info = root.lookupType("google.rpc.ErrorInfo").decode(detail.value) as unknown as { reason: string; domain: string; metadata: Record<string, string> };
+  return { ...info, message: status.message };
+}
+
+let server: RunningServer | undefined;
+afterEach(async () => {
+  await server?.shutdown(1000);
+  server = undefined;
+});
+
+async function start(state: FakeState, token?: string) {
+  server = await startServer({ listen: "127.0.0.1:0", connectors: new Map([["fake", fakeConnector(state)]]), logger: silentLogger, token });
+  expect(server.port).toBeGreaterThan(0);
+  return clients(`127.0.0.1:${server.port}`);
+}
+
+const newState = (): FakeState => ({ produced: 0, written: [], readDelayMs: 0 });
+
+describe("Conduit transport", () => {
+  it("answers the health check", async () => {
+    const { health } = await start(newState());
+    await expect(unaryCall(health, "Check", { service: "" })).resolves.toEqual({ status: "SERVING" });
+  });
+
+  it("round-trips Describe with an Arrow schema and warnings", async () => {
+    const { conduit } = await start(newState());
+    const response = await unaryCall<{ arrowSchema: Buffer; warnings: string[] }>(conduit, "Describe", { format: "FAKE", options: {}, arrowSchema: encodeSchema(schema) });
+    expect(decodeSchema(response.arrowSchema)!.fields.map((f) => f.name)).toEqual(["id", "name"]);
+    expect(response.warnings).toEqual(["a warning"]);
+  });
+
+  it("returns the planned partitions as opaque bytes", async () => {
+    const { conduit } = await start(newState());
+    const response = await unaryCall<{ partitions: Buffer[] }>(conduit, "PlanRead", { format: "fake", options: {}, arrowSchema: encodeSchema(schema) });
+    expect(response.partitions.map((p) => p.toString())).toEqual(["p0", "p1"]);
+  });
+
+  it("translates a ConduitError into a status with ErrorInfo", async () => {
+    const { conduit } = await start(newState());
+    const error = (await unaryCall(conduit, "Describe", { format: "fake", options: { fail: "yes" } }).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toBe("The fake was told to fail on option 'fail'.");
+    const info = decodeErrorInfo(error);
+    expect(info).toMatchObject({ reason: "FAKE_FAILURE", domain: "spark-conduit", metadata: { option: "fail" } });
+  });
+
+  it("rejects an unknown format with a suggestion", async () => {
+    const { conduit } = await start(newState());
+    const error = (await unaryCall(conduit, "Describe", { format: "fak", options: {} }).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toContain("Did you mean 'fake'?");
+    expect(decodeErrorInfo(error).reason).toBe("FORMAT_UNKNOWN");
+  });
+
+  it("streams every batch of a read in order", async () => {
+    const { conduit } = await start(newState());
+    const call = conduit.Read({ format: "fake", options: { batches: "5" }, arrowSchema: encodeSchema(schema), partition: Buffer.from("p0") }) as grpc.ClientReadableStream<{ arrowBatch: Buffer }>;
+    const ids: number[] = [];
+    for await (const message of call) {
+      for (const batch of decodeBatches(message.arrowBatch)) ids.push(readValue(batch.getChildAt(0)!, 0) as number, batch.numRows);
+    }
+    expect(ids).toEqual([0, 1000, 1000, 1000, 2000, 1000, 3000, 1000, 4000, 1000]);
+  });
+
+  it("applies backpressure: a slow client holds the producer back", async () => {
+    const state = newState();
+    const { conduit } = await start(state);
+    const call = conduit.Read({ format: "fake", options: { batches: "100000" }, arrowSchema: encodeSchema(schema), partition: Buffer.from("p0") }) as grpc.ClientReadableStream<{
+      arrowBatch: Buffer;
+    }>;
+    let consumed = 0;
+    for await (const _message of call) {
+      consumed++;
+      await new Promise((r) => setTimeout(r, 20));
+      if (consumed === 40) break;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // Each batch is ~15 KB: what is in flight is bounded by stream buffers and the HTTP/2
+    // window, not by the partition's size.
+    expect(state.produced - consumed).toBeLessThan(100);
+    call.cancel();
+  });
+
+  it("sends an error raised mid-stream after the batches before it", async () => {
+    const { conduit } = await start(newState());
+    const call = conduit.Read({ format: "fake", options: { batches: "2", failafter: "yes" }, arrowSchema: encodeSchema(schema), partition: Buffer.from("p0") }) as grpc.ClientReadableStream<{
+      arrowBatch: Buffer;
+    }>;
+    let received = 0;
+    const error = await (async () => {
+      try {
+        for await (const _message of call) received++;
+      } catch (e) {
+        return e as grpc.ServiceError;
+      }
+      return undefined;
+    })();
+    expect(received).toBe(2);
+    expect(error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(decodeErrorInfo(error!).reason).toBe("FAKE_DOWN");
+  });
+
+  it("consumes a client-streamed write: header first, then Arrow batches", async () => {
+    const state = newState();
+    const { conduit } = await start(state);
+    const result = await new Promise<{ rowsWritten: number; requests: number }>((resolve, reject) => {
+      const call = (conduit.Write as (cb: (e: grpc.ServiceError | null, v: { rowsWritten: number; requests: number }) => void) => grpc.ClientWritableStream<object>)((e, v) =>
+        e ? reject(e) : resolve(v),
+      );
+      call.write({ header: { format: "fake", options: {}, arrowSchema: encodeSchema(schema), writePlan: Buffer.from("plan"), partitionId: 7 } });
+      for (let i = 0; i < 4; i++) call.write({ arrowBatch: encodeBatch(batchOf(i * 1000, 1000)) });
+      call.end();
+    });
+    expect(result).toMatchObject({ rowsWritten: 4000, requests: 7 });
+    expect(state.written.map((b) => b.numRows)).toEqual([1000, 1000, 1000, 1000]);
+  });
+
+  it("rejects a write stream without a header", async () => {
+    const { conduit } = await start(newState());
+    const error = await new Promise<grpc.ServiceError>((resolve) => {
+      const call = (conduit.Write as (cb: (e: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<object>)((e) => resolve(e!));
+      call.write({ arrowBatch: encodeBatch(batchOf(0, 1)) });
+      call.end();
+    });
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(decodeErrorInfo(error).reason).toBe("WRITE_HEADER_MISSING");
+  });
+
+  it("requires the bearer token when one is configured, but not for health", async () => {
+    const { conduit, health } = await start(newState(), "s3cret-token");
+    const denied = (await unaryCall(conduit, "Describe", { format: "fake", options: {} }).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(denied.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(denied.details).not.toContain("s3cret");
+    const wrong = new grpc.Metadata();
+    wrong.set("authorization", "Bearer nope");
+    await expect(unaryCall(conduit, "Describe", { format: "fake", options: {} }, wrong)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const right = new grpc.Metadata();
+    right.set("authorization", "Bearer s3cret-token");
+    await expect(unaryCall(conduit, "Describe", { format: "fake", options: {} }, right)).resolves.toMatchObject({ warnings: ["a warning"] });
+    await expect(unaryCall(health, "Check", { service: "" })).resolves.toEqual({ status: "SERVING" });
+  });
+
+  it("lets an in-flight read finish during a graceful shutdown", async () => {
+    const state = newState();
+    state.readDelayMs = 200;
+    const { conduit } = await start(state);
+    const call = conduit.Read({ format: "fake", options: { batches: "5" }, arrowSchema: encodeSchema(schema), partition: Buffer.from("p0") }) as grpc.ClientReadableStream<{
+      arrowBatch: Buffer;
+    }>;
+    const received = (async () => {
+      let n = 0;
+      for await (const _m of call) n++;
+      return n;
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const stopped = server!.shutdown(10_000);
+    server = undefined;
+    expect(await received).toBe(5);
+    await stopped;
+  });
+
+  it("refuses plaintext off loopback", async () => {
+    expect(isLoopbackAddress("127.0.0.1:0")).toBe(true);
+    expect(isLoopbackAddress("[::1]:5")).toBe(true);
+    expect(isLoopbackAddress("unix:/tmp/x.sock")).toBe(true);
+    expect(isLoopbackAddress("0.0.0.0:5")).toBe(false);
+    await expect(startServer({ listen: "0.0.0.0:0", connectors: new Map(), logger: silentLogger })).rejects.toThrow(/requires --tls-cert/);
+  });
+});
