@@ -1,0 +1,153 @@
+/**
+ * DynamoDB clients. The rest of the backend talks to `DynamoDbApi`, a four-call slice of
+ * the SDK, so unit tests can substitute a fake without mocking the SDK's command classes.
+ * Clients are pooled per (region, endpoint, credentials, socket limit): building one costs
+ * a credential resolution and fresh TLS connections, and Spark sends many tasks with the
+ * same options. Credentials only enter the pool key as a hash.
+ */
+import { createHash } from "node:crypto";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import {
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ScanCommand,
+  type BatchWriteItemCommandInput,
+  type BatchWriteItemCommandOutput,
+  type CreateTableCommandInput,
+  type CreateTableCommandOutput,
+  type DescribeTableCommandOutput,
+  type ScanCommandInput,
+  type ScanCommandOutput,
+} from "@aws-sdk/client-dynamodb";
+import type { DynamoDbOptions } from "./options.js";
+
+/** The calls this backend makes; `DynamoDBClient` is adapted to it, tests fake it. */
+export interface DynamoDbApi {
+  describeTable(tableName: string, signal?: AbortSignal): Promise<DescribeTableCommandOutput>;
+  createTable(input: CreateTableCommandInput, signal?: AbortSignal): Promise<CreateTableCommandOutput>;
+  scan(input: ScanCommandInput, signal?: AbortSignal): Promise<ScanCommandOutput>;
+  batchWriteItem(input: BatchWriteItemCommandInput, signal?: AbortSignal): Promise<BatchWriteItemCommandOutput>;
+  /** Closes pooled sockets. */
+  destroy(): void;
+}
+
+export interface ClientConfig {
+  region: string;
+  endpoint: string | undefined;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  /** Upper bound of concurrent HTTP connections; at least the write concurrency. */
+  maxSockets: number;
+}
+
+/** Enough sockets for a read task's prefetch and a truncate's parallel scan, and never fewer than a write task's requests. */
+const MIN_SOCKETS = 32;
+
+export function clientConfigFromOptions(options: DynamoDbOptions): ClientConfig {
+  const credentials =
+    options.aws_access_key_id !== undefined && options.aws_secret_access_key !== undefined
+      ? {
+          accessKeyId: options.aws_access_key_id,
+          secretAccessKey: options.aws_secret_access_key,
+          ...(options.aws_session_token !== undefined ? { sessionToken: options.aws_session_token } : {}),
+        }
+      : undefined;
+  return {
+    region: options.aws_region,
+    endpoint: options.endpoint_url,
+    credentials,
+    maxSockets: Math.max(MIN_SOCKETS, options.write_concurrency),
+  };
+}
+
+/** Pool key; the credentials are hashed so no secret is kept in a map key or reaches a log. */
+export function clientKey(config: ClientConfig): string {
+  const creds = config.credentials
+    ? createHash("sha256").update(`${config.credentials.accessKeyId}\0${config.credentials.secretAccessKey}\0${config.credentials.sessionToken ?? ""}`).digest("hex")
+    : "default-chain";
+  return `${config.region}|${config.endpoint ?? ""}|${creds}|${config.maxSockets}`;
+}
+
+/** Where requests go, for error messages (never includes credentials). */
+export function describeTarget(config: Pick<ClientConfig, "region" | "endpoint">): string {
+  return config.endpoint ? `endpoint ${config.endpoint} (region ${config.region})` : `region ${config.region}`;
+}
+
+/** Builds a real SDK client with keep-alive sockets and wraps it as a DynamoDbApi. */
+export function createSdkApi(config: ClientConfig): DynamoDbApi {
+  const agentOptions = { keepAlive: true, maxSockets: config.maxSockets };
+  const client = new DynamoDBClient({
+    region: config.region,
+    ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+    ...(config.credentials !== undefined ? { credentials: config.credentials } : {}),
+    // The SDK retries throttling and 5xx itself; the writer adds its own longer retry of
+    // unprocessed items on top, bounded by max_retry_seconds.
+    maxAttempts: 8,
+    requestHandler: {
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+      connectionTimeout: 10_000,
+      requestTimeout: 120_000,
+    },
+  });
+  return {
+    describeTable: (tableName, signal) => client.send(new DescribeTableCommand({ TableName: tableName }), { abortSignal: signal }),
+    createTable: (input, signal) => client.send(new CreateTableCommand(input), { abortSignal: signal }),
+    scan: (input, signal) => client.send(new ScanCommand(input), { abortSignal: signal }),
+    batchWriteItem: (input, signal) => client.send(new BatchWriteItemCommand(input), { abortSignal: signal }),
+    destroy: () => client.destroy(),
+  };
+}
+
+/** A pool of clients keyed by `clientKey`; `destroyAll` closes their sockets. */
+export class ClientPool {
+  private readonly clients = new Map<string, DynamoDbApi>();
+
+  constructor(private readonly factory: (config: ClientConfig) => DynamoDbApi = createSdkApi) {}
+
+  get(config: ClientConfig): DynamoDbApi {
+    const key = clientKey(config);
+    let api = this.clients.get(key);
+    if (!api) {
+      api = this.factory(config);
+      this.clients.set(key, api);
+    }
+    return api;
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  destroyAll(): void {
+    for (const api of this.clients.values()) api.destroy();
+    this.clients.clear();
+  }
+}
+
+/** Time and randomness, injectable so retry and polling loops are testable without waiting. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  random(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+  random: () => Math.random(),
+};

@@ -1,0 +1,211 @@
+/**
+ * An in-memory DynamoDB for unit tests (not used by the service): enough of DescribeTable,
+ * CreateTable, Scan and BatchWriteItem to exercise planning, reads and writes, with hooks
+ * to return unprocessed items, fail, or hold requests open. It enforces the rules the
+ * real service enforces that the writer must respect (no duplicate keys in one request,
+ * at most 25 items).
+ */
+import type {
+  AttributeValue,
+  BatchWriteItemCommandInput,
+  BatchWriteItemCommandOutput,
+  CreateTableCommandInput,
+  CreateTableCommandOutput,
+  DescribeTableCommandOutput,
+  ScanCommandInput,
+  ScanCommandOutput,
+  WriteRequest,
+} from "@aws-sdk/client-dynamodb";
+import type { Clock, DynamoDbApi } from "./client.js";
+import type { Item, KeyAttributeType } from "./types.js";
+
+export function sdkError(name: string, message = name, status = 400): Error {
+  const error = new Error(message) as Error & { $metadata: { httpStatusCode: number } };
+  error.name = name;
+  error.$metadata = { httpStatusCode: status };
+  return error;
+}
+
+const META = { $metadata: {} };
+
+export interface FakeTable {
+  name: string;
+  hashKey: { name: string; type: KeyAttributeType };
+  rangeKey?: { name: string; type: KeyAttributeType };
+  items: Map<string, Item>;
+  /** Statuses DescribeTable reports in turn; the last one sticks. */
+  statuses: string[];
+}
+
+export function keyText(table: FakeTable, item: Record<string, AttributeValue>): string {
+  const part = (name: string) => JSON.stringify(item[name], (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v));
+  return table.rangeKey ? `${part(table.hashKey.name)}|${part(table.rangeKey.name)}` : part(table.hashKey.name);
+}
+
+function hash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) | 0;
+  return Math.abs(h);
+}
+
+export interface BatchWriteCall {
+  requests: WriteRequest[];
+  /** Index into `events` when the call started and finished. */
+  startedAt: number;
+  finishedAt?: number;
+}
+
+export class FakeDynamoDb implements DynamoDbApi {
+  readonly tables = new Map<string, FakeTable>();
+  readonly scans: ScanCommandInput[] = [];
+  readonly batchWrites: BatchWriteCall[] = [];
+  readonly created: CreateTableCommandInput[] = [];
+  private eventCounter = 0;
+  inFlightWrites = 0;
+  maxInFlightWrites = 0;
+  scansInFlight = 0;
+  maxScansInFlight = 0;
+  destroyed = false;
+  /** Items a Scan page holds at most (stands in for the 1 MB page limit). */
+  defaultPageSize = 100;
+  /** Returns the requests to leave unprocessed (default none). */
+  unprocessed: (requests: WriteRequest[], call: number) => WriteRequest[] = () => [];
+  /** Throws to fail a BatchWriteItem call before it applies anything. */
+  failWrite: (call: number) => void = () => {};
+  /** Awaited before a BatchWriteItem call is answered (hold requests open). */
+  writeGate: (call: number) => Promise<void> = async () => {};
+  /** Awaited before a Scan call is answered. */
+  scanGate: (call: number, signal?: AbortSignal) => Promise<void> = async () => {};
+
+  addTable(name: string, hashKey: FakeTable["hashKey"], rangeKey?: FakeTable["rangeKey"], statuses = ["ACTIVE"]): FakeTable {
+    const table: FakeTable = { name, hashKey, rangeKey, items: new Map(), statuses: [...statuses] };
+    this.tables.set(name, table);
+    return table;
+  }
+
+  put(tableName: string, item: Item): void {
+    const table = this.tables.get(tableName)!;
+    table.items.set(keyText(table, item), item);
+  }
+
+  private table(name: string | undefined): FakeTable {
+    const table = name === undefined ? undefined : this.tables.get(name);
+    if (!table) throw sdkError("ResourceNotFoundException", "Cannot do operations on a non-existent table");
+    return table;
+  }
+
+  async describeTable(tableName: string): Promise<DescribeTableCommandOutput> {
+    const table = this.table(tableName);
+    const status = table.statuses.length > 1 ? table.statuses.shift()! : table.statuses[0]!;
+    const keys = table.rangeKey ? [table.hashKey, table.rangeKey] : [table.hashKey];
+    return {
+      ...META,
+      Table: {
+        TableName: table.name,
+        TableStatus: status as "ACTIVE",
+        KeySchema: keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? "HASH" : "RANGE" })),
+        AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
+      },
+    };
+  }
+
+  async createTable(input: CreateTableCommandInput): Promise<CreateTableCommandOutput> {
+    if (this.tables.has(input.TableName!)) throw sdkError("ResourceInUseException", "Table already exists");
+    this.created.push(input);
+    const type = (name: string) => input.AttributeDefinitions!.find((a) => a.AttributeName === name)!.AttributeType as KeyAttributeType;
+    const hashName = input.KeySchema!.find((k) => k.KeyType === "HASH")!.AttributeName!;
+    const rangeName = input.KeySchema!.find((k) => k.KeyType === "RANGE")?.AttributeName;
+    this.addTable(input.TableName!, { name: hashName, type: type(hashName) }, rangeName ? { name: rangeName, type: type(rangeName) } : undefined, ["CREATING", "CREATING", "ACTIVE"]);
+    return META;
+  }
+
+  async scan(input: ScanCommandInput, signal?: AbortSignal): Promise<ScanCommandOutput> {
+    const call = this.scans.length;
+    this.scans.push(input);
+    this.scansInFlight++;
+    this.maxScansInFlight = Math.max(this.maxScansInFlight, this.scansInFlight);
+    try {
+      await this.scanGate(call, signal);
+      if (signal?.aborted) throw Object.assign(new Error("aborted"), { name: "AbortError" });
+      const table = this.table(input.TableName);
+      let entries = [...table.items.entries()];
+      if (input.TotalSegments !== undefined) entries = entries.filter(([key]) => hash(key) % input.TotalSegments! === input.Segment);
+      let start = 0;
+      if (input.ExclusiveStartKey) start = entries.findIndex(([key]) => key === keyText(table, input.ExclusiveStartKey!)) + 1;
+      const limit = Math.min(input.Limit ?? Infinity, this.defaultPageSize);
+      const page = entries.slice(start, start + limit);
+      const more = start + limit < entries.length;
+      const last = page.at(-1)?.[1];
+      const lastKey = more && last ? this.keyOf(table, last) : undefined;
+      if (input.Select === "COUNT") return { ...META, Count: page.length, ScannedCount: page.length, LastEvaluatedKey: lastKey };
+      let items = page.map(([, item]) => item);
+      if (input.ProjectionExpression) {
+        const names = input.ProjectionExpression.split(",").map((p) => {
+          const token = p.trim();
+          return token.startsWith("#") ? input.ExpressionAttributeNames![token]! : token;
+        });
+        items = items.map((item) => Object.fromEntries(names.filter((n) => item[n] !== undefined).map((n) => [n, item[n]!])));
+      }
+      return { ...META, Items: items, Count: items.length, ScannedCount: items.length, LastEvaluatedKey: lastKey };
+    } finally {
+      this.scansInFlight--;
+    }
+  }
+
+  private keyOf(table: FakeTable, item: Item): Item {
+    const key: Item = { [table.hashKey.name]: item[table.hashKey.name]! };
+    if (table.rangeKey) key[table.rangeKey.name] = item[table.rangeKey.name]!;
+    return key;
+  }
+
+  async batchWriteItem(input: BatchWriteItemCommandInput, signal?: AbortSignal): Promise<BatchWriteItemCommandOutput> {
+    const call = this.batchWrites.length;
+    const entry = Object.entries(input.RequestItems ?? {})[0];
+    const record: BatchWriteCall = { requests: entry?.[1] ?? [], startedAt: this.eventCounter++ };
+    this.batchWrites.push(record);
+    this.inFlightWrites++;
+    this.maxInFlightWrites = Math.max(this.maxInFlightWrites, this.inFlightWrites);
+    try {
+      await this.writeGate(call);
+      if (signal?.aborted) throw Object.assign(new Error("aborted"), { name: "AbortError" });
+      this.failWrite(call);
+      const [tableName, requests] = entry!;
+      const table = this.table(tableName);
+      if (requests.length === 0 || requests.length > 25) throw sdkError("ValidationException", "Too many items requested for the BatchWriteItem call");
+      const keys = requests.map((r) => keyText(table, r.PutRequest ? r.PutRequest.Item! : r.DeleteRequest!.Key!));
+      if (new Set(keys).size !== keys.length) throw sdkError("ValidationException", "Provided list of item keys contains duplicates");
+      const left = new Set(this.unprocessed(requests, call));
+      requests.forEach((r, i) => {
+        if (left.has(r)) return;
+        if (r.PutRequest) table.items.set(keys[i]!, r.PutRequest.Item!);
+        else table.items.delete(keys[i]!);
+      });
+      return { ...META, UnprocessedItems: left.size > 0 ? { [tableName]: [...left] } : {} };
+    } finally {
+      this.inFlightWrites--;
+      record.finishedAt = this.eventCounter++;
+    }
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+  }
+}
+
+/** A clock whose sleeps return at once and advance time; records every sleep. */
+export class FakeClock implements Clock {
+  time = 1_000_000;
+  readonly sleeps: number[] = [];
+  constructor(private readonly randomValue = 0.5) {}
+  now(): number {
+    return this.time;
+  }
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw Object.assign(new Error("aborted"), { name: "AbortError" });
+    this.sleeps.push(ms);
+    this.time += ms;
+  }
+  random(): number {
+    return this.randomValue;
+  }
+}
