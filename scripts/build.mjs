@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+// --service-only: just dist/ (the container image build has no Python).
+const serviceOnly = process.argv.includes("--service-only");
 const dist = join(root, "dist");
 const shimServer = join(root, "python-shim", "src", "spark_conduit", "server");
 
@@ -27,6 +29,11 @@ await build({
   legalComments: "linked",
 });
 cpSync(join(root, "proto"), join(dist, "proto"), { recursive: true });
+
+if (serviceOnly) {
+  console.log("built dist/spark-conduit.cjs");
+  process.exit(0);
+}
 
 rmSync(shimServer, { recursive: true, force: true });
 mkdirSync(shimServer, { recursive: true });

@@ -58,7 +58,7 @@ export async function startDynamoDbLocal({ port, detached = false, logFile } = {
   const out = logFile ? openSync(logFile, "a") : "ignore";
   const child = spawn(
     process.env.JAVA ?? "java",
-    ["-Xmx1g", `-Djava.library.path=${nativeLibs}`, "-jar", jar, "-disableTelemetry", "-inMemory", "-sharedDb", "-port", String(chosenPort)],
+    [`-Xmx${process.env.DYNAMODB_LOCAL_HEAP ?? "1g"}`, `-Djava.library.path=${nativeLibs}`, "-jar", jar, "-disableTelemetry", "-inMemory", "-sharedDb", "-port", String(chosenPort)],
     { stdio: ["ignore", out, out], detached },
   );
   const spawnError = new Promise((_, reject) => child.once("error", (e) => reject(new Error(`Could not start Java for DynamoDB Local: ${e.message}`))));

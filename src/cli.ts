@@ -12,6 +12,10 @@ import { startServer } from "./transport/server.js";
 
 export const VERSION = "0.1.0";
 
+// The SDK warns once per process that Node 20 support ends; the service's package pins an
+// SDK that supports Node 20, and the warning would only be noise in the service log.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 const USAGE = `Usage:
   spark-conduit serve [--listen ADDR] [--token TOKEN] [--tls-cert FILE --tls-key FILE]
                       [--pid-file FILE] [--idle-exit-seconds N] [--grace-seconds N]

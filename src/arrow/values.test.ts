@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { decodeBatches, decodeSchema, encodeBatch, encodeSchema } from "./ipc.js";
 import { BatchBuilder, DecimalValue, bigIntToWords, describeType, readValue, wordsToBigInt, type PlainValue } from "./values.js";
 
-const mapType = new Map_(new Field("entries", new Struct([new Field("key", new Utf8(), false), new Field("value", new Int64(), true)])));
+const mapType = new Map_<Utf8, Int64>(new Field("entries", new Struct<{ key: Utf8; value: Int64 }>([new Field("key", new Utf8(), false), new Field("value", new Int64(), true)])));
 const structType = new Struct([new Field("city", new Utf8(), true), new Field("tags", new List(new Field("element", new Utf8(), true)), true)]);
 
 const schema = new Schema([

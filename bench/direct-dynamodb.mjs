@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// The direct ceiling: the benchmark's rows written with BatchWriteItem and read back with a
+// parallel Scan by a plain Node client, same concurrency as the Spark path, no Spark, no
+// service. Prints one JSON line: {"write_rows_per_s":..., "read_rows_per_s":...}.
+//
+//   node bench/direct-dynamodb.mjs --endpoint URL --table NAME --rows N --concurrency C --segments S
+import { BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DynamoDBClient, ScanCommand, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Agent } from "node:http";
+import { parseArgs } from "node:util";
+import { benchRow } from "./rows.mjs";
+
+const { values } = parseArgs({
+  options: {
+    endpoint: { type: "string" },
+    table: { type: "string", default: "bench_direct" },
+    rows: { type: "string", default: "1000000" },
+    concurrency: { type: "string", default: "32" },
+    segments: { type: "string", default: "8" },
+  },
+});
+const rows = Number(values.rows);
+const concurrency = Number(values.concurrency);
+const segments = Number(values.segments);
+const client = new DynamoDBClient({
+  region: "us-east-1",
+  endpoint: values.endpoint,
+  credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
+  requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: concurrency * 2 }) }),
+});
+
+function toItem(row) {
+  return {
+    id: { S: row.id },
+    name: { S: row.name },
+    age: { N: String(row.age) },
+    score: { N: String(row.score) },
+    balance: { N: row.balance },
+    attrs: { M: Object.fromEntries(Object.entries(row.attrs).map(([k, v]) => [k, { S: v }])) },
+  };
+}
+
+async function writeAll() {
+  let next = 0;
+  async function worker() {
+    for (;;) {
+      const start = next;
+      if (start >= rows) return;
+      next = Math.min(rows, start + 25);
+      let pending = [];
+      for (let i = start; i < next; i++) pending.push({ PutRequest: { Item: toItem(benchRow(i)) } });
+      let delay = 20;
+      while (pending.length > 0) {
+        const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [values.table]: pending } }));
+        pending = out.UnprocessedItems?.[values.table] ?? [];
+        if (pending.length > 0) {
+          await new Promise((r) => setTimeout(r, Math.random() * delay));
+          delay = Math.min(delay * 2, 2000);
+        }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+async function readAll() {
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: segments }, async (_, segment) => {
+      let key;
+      do {
+        const out = await client.send(new ScanCommand({ TableName: values.table, Segment: segment, TotalSegments: segments, ExclusiveStartKey: key }));
+        for (const item of out.Items ?? []) if (item.id) count++;
+        key = out.LastEvaluatedKey;
+      } while (key);
+    }),
+  );
+  return count;
+}
+
+await client.send(new DeleteTableCommand({ TableName: values.table })).catch(() => undefined);
+await client.send(
+  new CreateTableCommand({
+    TableName: values.table,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+    KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+  }),
+);
+await waitUntilTableExists({ client, maxWaitTime: 60 }, { TableName: values.table });
+
+let t = performance.now();
+await writeAll();
+const writeSeconds = (performance.now() - t) / 1000;
+t = performance.now();
+const count = await readAll();
+const readSeconds = (performance.now() - t) / 1000;
+if (count !== rows) throw new Error(`direct read returned ${count} items, expected ${rows}`);
+await client.send(new DeleteTableCommand({ TableName: values.table }));
+console.log(JSON.stringify({ rows, write_seconds: writeSeconds, read_seconds: readSeconds, write_rows_per_s: rows / writeSeconds, read_rows_per_s: rows / readSeconds }));
+client.destroy();

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The project's whole test suite, from a fresh machine: set-up, then static checks
+# (tsc, eslint, ruff), vitest (unit, transport, integration against DynamoDB Local) and
+# pytest (shim unit tests, end-to-end through real PySpark, classic and Spark Connect).
+# Ends with one line: "N passed, N failed, N skipped" summing every suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+results="$root/test-results"
+rm -rf "$results"; mkdir -p "$results"
+
+if ! bash scripts/setup.sh; then
+  echo "set-up failed: nothing could be tested"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+state="$root/.local/test-dynamodb"
+runtime=$(mktemp -d /tmp/spark-conduit-test.XXXXXX)
+cleanup() {
+  SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python -m spark_conduit stop >/dev/null 2>&1 || true
+  node scripts/local-dynamodb.mjs stop --state-dir "$state" >/dev/null 2>&1 || true
+  rm -rf "$runtime"
+}
+trap cleanup EXIT
+
+if ! endpoint=$(node scripts/local-dynamodb.mjs start --state-dir "$state"); then
+  echo "DynamoDB Local did not start (see $state/dynamodb-local.log)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export SPARK_CONDUIT_TEST_DYNAMODB_ENDPOINT="$endpoint"
+export SPARK_CONDUIT_RUNTIME_DIR="$runtime"
+echo "DynamoDB Local at $endpoint; embedded service runtime dir $runtime"
+
+# Static checks count as one test each.
+check() {
+  local name=$1; shift
+  if "$@" >"$results/check-$name.log" 2>&1; then
+    echo "pass $name" >>"$results/checks.txt"; echo "check $name: ok"
+  else
+    echo "fail $name" >>"$results/checks.txt"; echo "check $name: FAILED"; cat "$results/check-$name.log"
+  fi
+}
+check typecheck npx tsc --noEmit -p .
+check eslint npx eslint .
+check ruff-lint .venv/bin/ruff check .
+check ruff-format .venv/bin/ruff format --check .
+
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results/vitest.json"
+.venv/bin/python -m pytest python-shim/tests tests/e2e -p no:cacheprovider --junitxml="$results/pytest.xml" -q -rfEs
+
+.venv/bin/python scripts/summarize-tests.py "$results"
