@@ -1,0 +1,223 @@
+"""The calls of the Conduit gRPC service, one method per RPC.
+
+A client owns one channel; open it where it is used (a driver call, a read or write
+task) with ``with ConduitClient(options) as client:``. Every ``grpc.RpcError`` leaves
+this module as a :class:`~spark_conduit.errors.SparkConduitError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import grpc
+import pyarrow as pa
+
+from spark_conduit import arrow_ipc
+from spark_conduit.endpoint import Endpoint, connect_endpoint, service_options
+from spark_conduit.errors import SERVICE_UNAVAILABLE, SparkConduitError, from_rpc_error
+from spark_conduit.v1 import conduit_pb2 as pb
+
+_SERVICE = "/spark_conduit.v1.Conduit/"
+
+# Driver-side calls plan and validate; they may wait on the database (e.g. creating a
+# table), but never forever.
+DRIVER_CALL_TIMEOUT_SECONDS = 600.0
+
+
+class ConduitClient:
+    def __init__(self, options: Mapping[str, str], endpoint: Endpoint | None = None) -> None:
+        self.options = service_options(options)
+        self.endpoint = endpoint if endpoint is not None else connect_endpoint(options)
+        self._metadata = self.endpoint.metadata()
+        self._bind()
+
+    def _bind(self) -> None:
+        self._channel = self.endpoint.channel()
+        ch = self._channel
+        self._describe = ch.unary_unary(
+            _SERVICE + "Describe",
+            request_serializer=pb.DescribeRequest.SerializeToString,
+            response_deserializer=pb.DescribeResponse.FromString,
+        )
+        self._plan_read = ch.unary_unary(
+            _SERVICE + "PlanRead",
+            request_serializer=pb.PlanReadRequest.SerializeToString,
+            response_deserializer=pb.PlanReadResponse.FromString,
+        )
+        self._read = ch.unary_stream(
+            _SERVICE + "Read",
+            request_serializer=pb.ReadRequest.SerializeToString,
+            response_deserializer=pb.ReadResponse.FromString,
+        )
+        self._plan_write = ch.unary_unary(
+            _SERVICE + "PlanWrite",
+            request_serializer=pb.PlanWriteRequest.SerializeToString,
+            response_deserializer=pb.PlanWriteResponse.FromString,
+        )
+        self._write = ch.stream_unary(
+            _SERVICE + "Write",
+            request_serializer=pb.WriteRequest.SerializeToString,
+            response_deserializer=pb.WriteResponse.FromString,
+        )
+        self._commit_write = ch.unary_unary(
+            _SERVICE + "CommitWrite",
+            request_serializer=pb.CommitWriteRequest.SerializeToString,
+            response_deserializer=pb.CommitWriteResponse.FromString,
+        )
+        self._abort_write = ch.unary_unary(
+            _SERVICE + "AbortWrite",
+            request_serializer=pb.AbortWriteRequest.SerializeToString,
+            response_deserializer=pb.AbortWriteResponse.FromString,
+        )
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> ConduitClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _error(self, error: grpc.RpcError) -> SparkConduitError:
+        if self.endpoint.embedded and error.code() == grpc.StatusCode.UNAVAILABLE:
+            from spark_conduit.service import forget_health
+
+            forget_health()
+        return from_rpc_error(error, self.endpoint.display)
+
+    def _unary(self, name: str, request, timeout: float | None = DRIVER_CALL_TIMEOUT_SECONDS):
+        try:
+            return getattr(self, name)(request, metadata=self._metadata, timeout=timeout)
+        except grpc.RpcError as error:
+            translated = self._error(error)
+            if not (self.endpoint.embedded and translated.error_class == SERVICE_UNAVAILABLE):
+                raise translated from error
+        # The embedded service went away (e.g. it exited after being idle): start it
+        # again and retry once on a fresh channel.
+        from spark_conduit.service import ensure_service
+
+        ensure_service()
+        self.close()
+        self._bind()
+        try:
+            return getattr(self, name)(request, metadata=self._metadata, timeout=timeout)
+        except grpc.RpcError as error:
+            raise self._error(error) from error
+
+    # ---- driver calls ------------------------------------------------------------
+
+    def describe(self, fmt: str, arrow_schema: bytes = b"") -> pb.DescribeResponse:
+        return self._unary("_describe", pb.DescribeRequest(format=fmt, options=self.options, arrow_schema=arrow_schema))
+
+    def plan_read(self, fmt: str, arrow_schema: bytes) -> list[bytes]:
+        response = self._unary(
+            "_plan_read", pb.PlanReadRequest(format=fmt, options=self.options, arrow_schema=arrow_schema)
+        )
+        return list(response.partitions)
+
+    def plan_write(self, fmt: str, arrow_schema: bytes, overwrite: bool, streaming: bool) -> bytes:
+        response = self._unary(
+            "_plan_write",
+            pb.PlanWriteRequest(
+                format=fmt,
+                options=self.options,
+                arrow_schema=arrow_schema,
+                overwrite=overwrite,
+                streaming=streaming,
+            ),
+        )
+        return response.write_plan
+
+    def commit_write(
+        self, fmt: str, write_plan: bytes, task_results: Iterable[pb.WriteResponse], batch_id: int = 0
+    ) -> None:
+        self._unary(
+            "_commit_write",
+            pb.CommitWriteRequest(
+                format=fmt,
+                options=self.options,
+                write_plan=write_plan,
+                task_results=list(task_results),
+                batch_id=batch_id,
+            ),
+        )
+
+    def abort_write(
+        self, fmt: str, write_plan: bytes, task_results: Iterable[pb.WriteResponse], batch_id: int = 0
+    ) -> str:
+        response = self._unary(
+            "_abort_write",
+            pb.AbortWriteRequest(
+                format=fmt,
+                options=self.options,
+                write_plan=write_plan,
+                task_results=list(task_results),
+                batch_id=batch_id,
+            ),
+        )
+        return response.detail
+
+    # ---- task calls --------------------------------------------------------------
+
+    def read(self, fmt: str, arrow_schema: bytes, partition: bytes) -> Iterator[pa.RecordBatch]:
+        """Streams one partition: one RecordBatch per message, decoded zero-copy.
+
+        Closing the generator early (e.g. a LIMIT) cancels the call.
+        """
+        call = self._read(
+            pb.ReadRequest(format=fmt, options=self.options, arrow_schema=arrow_schema, partition=partition),
+            metadata=self._metadata,
+        )
+        try:
+            for response in call:
+                yield from arrow_ipc.decode_batches(response.arrow_batch)
+        except grpc.RpcError as error:
+            raise self._error(error) from error
+        finally:
+            call.cancel()
+
+    def write(
+        self,
+        fmt: str,
+        arrow_schema: bytes,
+        write_plan: bytes,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        partition_id: int = 0,
+        task_attempt_id: int = 0,
+        batch_id: int = 0,
+    ) -> pb.WriteResponse:
+        """Streams one task's batches (header first); returns the service's counts.
+
+        Batches are encoded lazily as gRPC asks for them (flow control bounds memory). A
+        failure while producing batches (e.g. in Spark's input) is raised as itself, not
+        as the cancelled call it causes.
+        """
+        header = pb.WriteHeader(
+            format=fmt,
+            options=self.options,
+            arrow_schema=arrow_schema,
+            write_plan=write_plan,
+            partition_id=partition_id,
+            task_attempt_id=task_attempt_id,
+            batch_id=batch_id,
+        )
+        producer_error: list[BaseException] = []
+
+        def requests() -> Iterator[pb.WriteRequest]:
+            try:
+                yield pb.WriteRequest(header=header)
+                for batch in batches:
+                    for chunk in arrow_ipc.encode_batch_chunks(batch):
+                        yield pb.WriteRequest(arrow_batch=chunk)
+            except BaseException as error:
+                producer_error.append(error)
+                raise
+
+        try:
+            return self._write(requests(), metadata=self._metadata)
+        except grpc.RpcError as error:
+            if producer_error:
+                raise producer_error[0] from None
+            raise self._error(error) from error
