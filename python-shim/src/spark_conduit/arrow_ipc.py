@@ -85,7 +85,10 @@ def to_arrow_schema(spark_schema) -> pa.Schema:
     """The Arrow schema Spark itself uses for Python data sources (timestamps in UTC)."""
     from pyspark.sql.pandas.types import to_arrow_schema as spark_to_arrow
 
-    return spark_to_arrow(spark_schema, timezone="UTC")
+    try:
+        return spark_to_arrow(spark_schema, timezone="UTC")
+    except TypeError:  # a PySpark without the timezone parameter
+        return spark_to_arrow(spark_schema)
 
 
 def from_arrow_schema(schema: pa.Schema):
