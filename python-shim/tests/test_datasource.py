@@ -128,44 +128,26 @@ def test_a_large_batch_is_sent_in_several_messages(fake_service, monkeypatch):
     assert pa.Table.from_batches(fake_service.written).equals(pa.Table.from_batches([batch]))
 
 
-def test_stream_writer_plans_streaming_and_commits_with_the_tasks_plan(fake_service):
+def test_stream_writer_plans_streaming_and_commits_each_micro_batch(fake_service):
     writer = source().streamWriter(SCHEMA, overwrite=False)
     assert datasource.HAS_STREAM_ARROW_WRITER
     [plan] = fake_service.calls_named("PlanWrite")
-    assert plan.streaming
+    assert plan.streaming and not plan.overwrite
     message = pickle.loads(pickle.dumps(writer)).write(iter([pa.record_batch({"id": ["a"], "age": [1]})]))
-    assert message.write_plan == b"plan-streaming"
+    assert message.rows_written == 1
+    [header] = fake_service.calls_named("Write")
+    assert header.write_plan == b"plan-streaming"
 
-    # Spark's commit runner creates a fresh writer for every micro-batch commit.
-    commit_writer = datasource.ConduitStreamWriter("dynamodb", dict(OPTIONS), writer.arrow_schema, None, False)
-    commit_writer.commit([message], 7)
+    writer.commit([message], 7)
     [commit] = fake_service.calls_named("CommitWrite")
     assert commit.batch_id == 7
     assert commit.write_plan == b"plan-streaming"
-    assert len(fake_service.calls_named("PlanWrite")) == 1
+    assert [r.rows_written for r in commit.task_results] == [1]
 
-    # No task finished: plan again (never with overwrite) to abort.
     with pytest.warns(UserWarning, match="micro-batch 8 aborted"):
-        commit_writer.abort([None], 8)
+        writer.abort([None], 8)
     [abort] = fake_service.calls_named("AbortWrite")
     assert abort.batch_id == 8 and abort.write_plan == b"plan-streaming"
-    replanned = fake_service.calls_named("PlanWrite")[1]
-    assert replanned.streaming and not replanned.overwrite
-
-
-def test_stream_writer_in_the_commit_runner_does_not_plan(fake_service, monkeypatch):
-    monkeypatch.setattr(datasource, "_called_for_stream_commit", lambda: True)
-    writer = source().streamWriter(SCHEMA, overwrite=True)
-    assert writer.plan is None
-    assert fake_service.calls_named("PlanWrite") == []
-
-
-def test_commit_runner_detection_looks_at_the_caller():
-    assert not datasource._called_for_stream_commit()
-    code = compile("result = detect()", "/x/pyspark/sql/worker/python_streaming_sink_runner.py", "exec")
-    scope = {"detect": datasource._called_for_stream_commit}
-    exec(code, scope)
-    assert scope["result"] is True
 
 
 def test_rows_to_batches_fallback_for_spark_4_0():

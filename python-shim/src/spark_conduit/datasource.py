@@ -13,7 +13,6 @@ options, IPC bytes); gRPC channels are opened inside each call.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -66,20 +65,15 @@ class ConduitCommitMessage(WriterCommitMessage):
     requests: int = 0
     retries: int = 0
     partition_id: int = 0
-    # Streaming only: the plan the task wrote with, for the micro-batch commit.
-    write_plan: bytes = b""
 
     @classmethod
-    def from_response(
-        cls, response: pb.WriteResponse, partition_id: int, write_plan: bytes = b""
-    ) -> ConduitCommitMessage:
+    def from_response(cls, response: pb.WriteResponse, partition_id: int) -> ConduitCommitMessage:
         return cls(
             rows_written=response.rows_written,
             rows_deleted=response.rows_deleted,
             requests=response.requests,
             retries=response.retries,
             partition_id=partition_id,
-            write_plan=write_plan,
         )
 
     def to_response(self) -> pb.WriteResponse:
@@ -149,26 +143,12 @@ class ConduitDataSource(DataSource):
     def streamWriter(self, schema: StructType, overwrite: bool) -> ConduitStreamWriter:
         options = _options(self.options)
         arrow_schema = arrow_ipc.encode_schema(arrow_ipc.to_arrow_schema(schema))
-        if _called_for_stream_commit():
-            # Spark creates a fresh stream writer for every micro-batch commit/abort. The plan
-            # comes from the tasks' commit messages then; planning again here could redo
-            # side effects (a confirmed overwrite would truncate what the batch just wrote).
-            return ConduitStreamWriter(self.name(), options, arrow_schema, None, overwrite)
+        # Spark calls this again for every micro-batch commit. Streaming plans only validate
+        # (the service refuses a streaming overwrite and create_table is idempotent), so
+        # planning each time is safe and keeps the writer plain data.
         with ConduitClient(options) as client:
             plan = client.plan_write(self.name(), arrow_schema, overwrite=overwrite, streaming=True)
-        return ConduitStreamWriter(self.name(), options, arrow_schema, plan, overwrite)
-
-
-def _called_for_stream_commit() -> bool:
-    """True inside Spark's streaming commit runner (pyspark/sql/worker/python_streaming_sink_runner)."""
-    frame = sys._getframe(1)
-    for _ in range(8):
-        if frame is None:
-            return False
-        if frame.f_code.co_filename.endswith("python_streaming_sink_runner.py"):
-            return True
-        frame = frame.f_back
-    return False
+        return ConduitStreamWriter(self.name(), options, arrow_schema, plan)
 
 
 class ConduitReader(DataSourceReader):
@@ -226,14 +206,11 @@ class ConduitStreamWriter(_StreamWriterBase):  # type: ignore[misc,valid-type]
     """Micro-batch sink. On Spark 4.1+ an Arrow writer; on 4.0 it receives Rows and
     converts them to Arrow batches of ``ROWS_PER_BATCH_FALLBACK`` rows (documented fallback)."""
 
-    def __init__(
-        self, fmt: str, options: dict[str, str], arrow_schema: bytes, plan: bytes | None, overwrite: bool
-    ) -> None:
+    def __init__(self, fmt: str, options: dict[str, str], arrow_schema: bytes, plan: bytes) -> None:
         self.format = fmt
         self.options = options
         self.arrow_schema = arrow_schema
         self.plan = plan
-        self.overwrite = overwrite
 
     def _batches(self, iterator: Iterator) -> Iterator[pa.RecordBatch]:
         if HAS_STREAM_ARROW_WRITER:
@@ -242,38 +219,25 @@ class ConduitStreamWriter(_StreamWriterBase):  # type: ignore[misc,valid-type]
 
     def write(self, iterator: Iterator) -> ConduitCommitMessage:
         partition_id, attempt_id, batch_id = _task_identity()
-        plan = self.plan or b""
         with ConduitClient(self.options) as client:
             response = client.write(
                 self.format,
                 self.arrow_schema,
-                plan,
+                self.plan,
                 self._batches(iterator),
                 partition_id=partition_id,
                 task_attempt_id=attempt_id,
                 batch_id=batch_id or 0,
             )
-        return ConduitCommitMessage.from_response(response, partition_id, write_plan=plan)
-
-    def _plan_for(self, messages: list[WriterCommitMessage | None]) -> bytes:
-        for message in messages:
-            if isinstance(message, ConduitCommitMessage) and message.write_plan:
-                return message.write_plan
-        if self.plan is None:
-            # No task reported a plan (none ran to the end): plan again, never overwriting.
-            with ConduitClient(self.options) as client:
-                self.plan = client.plan_write(self.format, self.arrow_schema, overwrite=False, streaming=True)
-        return self.plan
+        return ConduitCommitMessage.from_response(response, partition_id)
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
-        plan = self._plan_for(messages)
         with ConduitClient(self.options) as client:
-            client.commit_write(self.format, plan, _task_results(messages), batch_id=batchId)
+            client.commit_write(self.format, self.plan, _task_results(messages), batch_id=batchId)
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
-        plan = self._plan_for(messages)
         with ConduitClient(self.options) as client:
-            detail = client.abort_write(self.format, plan, _task_results(messages), batch_id=batchId)
+            detail = client.abort_write(self.format, self.plan, _task_results(messages), batch_id=batchId)
         if detail:
             warnings.warn(f"{self.format}: micro-batch {batchId} aborted: {detail}", stacklevel=2)
 
