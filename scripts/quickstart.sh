@@ -19,4 +19,3 @@ trap cleanup EXIT
 endpoint=$(node scripts/local-dynamodb.mjs start --state-dir "$state")
 echo "DynamoDB Local is running at $endpoint"
 SPARK_CONDUIT_RUNTIME_DIR="$runtime" DYNAMODB_ENDPOINT="$endpoint" .venv/bin/python examples/dynamodb_quickstart.py
-echo "quickstart finished: every example ran"

@@ -237,6 +237,14 @@ describe("writeRows", () => {
     expect(empty.message).toContain("is empty");
   });
 
+  it("writes none of a batch's rows when a key in it is null, even past the first 25", async () => {
+    const { api, input } = setup();
+    const error = await rejection(writeRows(input([batch([...rows(60), [null, "x", 1n, false]])])));
+    expect(error.errorClass).toBe("KEY_VALUE_NULL");
+    expect(error.parameters).toMatchObject({ column: "id", row: "60" });
+    expect(api.batchWrites).toEqual([]);
+  });
+
   it("surfaces a non-retryable DynamoDB error from a request", async () => {
     const { api, input } = setup();
     api.failWrite = () => {

@@ -288,6 +288,28 @@ function column(batch: RecordBatch, name: string, plan: WritePlan, partitionId: 
   return vector;
 }
 
+function isMissingKey(value: PlainValue): boolean {
+  return value === null || (typeof value === "string" && value === "") || (value instanceof Uint8Array && value.length === 0);
+}
+
+function missingKey(name: string, value: PlainValue, plan: WritePlan, partitionId: number, rowIndex: number): ConduitError {
+  return invalidArgument(
+    "KEY_VALUE_NULL",
+    `Key column '${name}' of table '${plan.table}' is ${value === null ? "null" : "empty"} in row ${rowIndex} of task ${partitionId}. DynamoDB keys can never be null or empty: filter these rows out or fill the key before writing.`,
+    { column: name, table: plan.table, row: String(rowIndex), partition: String(partitionId) },
+  );
+}
+
+/** Throws for the first null or empty key of a batch; `firstRow` is the task's row index of row 0. */
+function checkKeyColumn(vector: Vector, name: string, plan: WritePlan, partitionId: number, firstRow: number): void {
+  const mayBeEmpty = vector.type.typeId === Type.Utf8 || vector.type.typeId === Type.LargeUtf8 || vector.type.typeId === Type.Binary;
+  if (vector.nullCount === 0 && !mayBeEmpty) return;
+  for (let r = 0; r < vector.length; r++) {
+    const value = readValue(vector, r);
+    if (isMissingKey(value)) throw missingKey(name, value, plan, partitionId, firstRow + r);
+  }
+}
+
 /** Writes every row of a task; returns the counts DynamoDB acknowledged. */
 export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   const { plan, partitionId } = input;
@@ -308,6 +330,9 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   try {
     for await (const batch of input.batches) {
       const keyVectors = keys.map((k) => column(batch, k.name, plan, partitionId, "KEY_COLUMN_MISSING"));
+      // Checked for the whole batch before any of its rows is queued, so a bad key in a
+      // batch writes none of that batch's rows.
+      keys.forEach((keyDef, k) => checkKeyColumn(keyVectors[k]!, keyDef.name, plan, partitionId, rowIndex));
       const flagVector = flagColumn === undefined ? undefined : column(batch, flagColumn, plan, partitionId, "DELETE_FLAG_COLUMN_MISSING");
       const valueFields = batch.schema.fields.map((field, index) => ({ field, index })).filter(({ field }) => field.name !== flagColumn);
       const vectors = valueFields.map(({ index }) => batch.getChildAt(index)!);
@@ -318,13 +343,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
           const keyDef = keys[k]!;
           const vector = keyVectors[k]!;
           const value = readValue(vector, r);
-          if (value === null || (typeof value === "string" && value === "") || (value instanceof Uint8Array && value.length === 0)) {
-            throw invalidArgument(
-              "KEY_VALUE_NULL",
-              `Key column '${keyDef.name}' of table '${plan.table}' is ${value === null ? "null" : "empty"} in row ${rowIndex} of task ${partitionId}. DynamoDB keys can never be null or empty: filter these rows out or fill the key before writing.`,
-              { column: keyDef.name, table: plan.table, row: String(rowIndex), partition: String(partitionId) },
-            );
-          }
+          if (isMissingKey(value)) throw missingKey(keyDef.name, value, plan, partitionId, rowIndex);
           const av = plainToAttribute(value, vector.type, keyDef.name);
           keyItem[keyDef.name] = av;
           keyText += (k === 0 ? "" : "\u0000") + keyPart(av as { S?: string; N?: string; B?: Uint8Array });
