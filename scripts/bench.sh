@@ -14,6 +14,9 @@ write_concurrency=${BENCH_WRITE_CONCURRENCY:-16}
 segments=${BENCH_SEGMENTS:-8}
 
 bash scripts/setup.sh
+# Spark's Python workers must run the venv's interpreter (it has the shim).
+export PYSPARK_PYTHON="$root/.venv/bin/python"
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 state="$root/.local/bench-dynamodb"
 runtime=$(mktemp -d /tmp/spark-conduit-bench.XXXXXX)
 cleanup() {

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { Bool, DataType, Decimal, Field, Float64, Int32, Int64, List, Map_, Schema, Struct, Utf8, type RecordBatch } from "apache-arrow";
 import type { Connector, WriteResult } from "../../src/core/connector.js";
-import { ConduitError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { BatchBuilder, DecimalValue, readValue, type PlainValue } from "../../src/arrow/values.js";
 import { createDynamoDbConnector } from "../../src/backends/dynamodb/connector.js";
 import "../support/provided-context.js";
+import { rejection } from "../support/conduit-error.js";
 
 const endpoint = inject("dynamodbEndpoint");
 const region = "us-east-1";
@@ -97,16 +97,6 @@ async function readDataFrame(options: Record<string, string>, userSchema?: Schem
     }),
   );
   return { schema, rows: perPartition.flat(), batches };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConduitError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected a ConduitError");
 }
 
 const byId = (a: Record<string, PlainValue>, b: Record<string, PlainValue>) => String(a.id).localeCompare(String(b.id));

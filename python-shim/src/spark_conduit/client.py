@@ -19,6 +19,17 @@ from spark_conduit.v1 import conduit_pb2 as pb
 
 _SERVICE = "/spark_conduit.v1.Conduit/"
 
+# attribute -> (RPC name, channel method, request type, response type)
+_METHODS = {
+    "_describe": ("Describe", "unary_unary", pb.DescribeRequest, pb.DescribeResponse),
+    "_plan_read": ("PlanRead", "unary_unary", pb.PlanReadRequest, pb.PlanReadResponse),
+    "_read": ("Read", "unary_stream", pb.ReadRequest, pb.ReadResponse),
+    "_plan_write": ("PlanWrite", "unary_unary", pb.PlanWriteRequest, pb.PlanWriteResponse),
+    "_write": ("Write", "stream_unary", pb.WriteRequest, pb.WriteResponse),
+    "_commit_write": ("CommitWrite", "unary_unary", pb.CommitWriteRequest, pb.CommitWriteResponse),
+    "_abort_write": ("AbortWrite", "unary_unary", pb.AbortWriteRequest, pb.AbortWriteResponse),
+}
+
 # Driver-side calls plan and validate; they may wait on the database (e.g. creating a
 # table), but never forever.
 DRIVER_CALL_TIMEOUT_SECONDS = 600.0
@@ -33,42 +44,13 @@ class ConduitClient:
 
     def _bind(self) -> None:
         self._channel = self.endpoint.channel()
-        ch = self._channel
-        self._describe = ch.unary_unary(
-            _SERVICE + "Describe",
-            request_serializer=pb.DescribeRequest.SerializeToString,
-            response_deserializer=pb.DescribeResponse.FromString,
-        )
-        self._plan_read = ch.unary_unary(
-            _SERVICE + "PlanRead",
-            request_serializer=pb.PlanReadRequest.SerializeToString,
-            response_deserializer=pb.PlanReadResponse.FromString,
-        )
-        self._read = ch.unary_stream(
-            _SERVICE + "Read",
-            request_serializer=pb.ReadRequest.SerializeToString,
-            response_deserializer=pb.ReadResponse.FromString,
-        )
-        self._plan_write = ch.unary_unary(
-            _SERVICE + "PlanWrite",
-            request_serializer=pb.PlanWriteRequest.SerializeToString,
-            response_deserializer=pb.PlanWriteResponse.FromString,
-        )
-        self._write = ch.stream_unary(
-            _SERVICE + "Write",
-            request_serializer=pb.WriteRequest.SerializeToString,
-            response_deserializer=pb.WriteResponse.FromString,
-        )
-        self._commit_write = ch.unary_unary(
-            _SERVICE + "CommitWrite",
-            request_serializer=pb.CommitWriteRequest.SerializeToString,
-            response_deserializer=pb.CommitWriteResponse.FromString,
-        )
-        self._abort_write = ch.unary_unary(
-            _SERVICE + "AbortWrite",
-            request_serializer=pb.AbortWriteRequest.SerializeToString,
-            response_deserializer=pb.AbortWriteResponse.FromString,
-        )
+        for attribute, (method, kind, request, response) in _METHODS.items():
+            stub = getattr(self._channel, kind)(
+                _SERVICE + method,
+                request_serializer=request.SerializeToString,
+                response_deserializer=response.FromString,
+            )
+            setattr(self, attribute, stub)
 
     def close(self) -> None:
         self._channel.close()

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Bool, Field, Float64, Int64, Interval, IntervalUnit, List, Schema, Utf8 } from "apache-arrow";
 import { decodeDescriptor } from "../../core/descriptor.js";
-import { ConduitError } from "../../core/errors.js";
 import { silentLogger } from "../../core/logger.js";
 import { parseDynamoDbOptions } from "./options.js";
 import { decodeReadPartition, decodeWritePlan, describeSource, planReadPartitions, planWriteTarget, type PlanContext, type WritePlan } from "./planner.js";
 import { FakeClock, FakeDynamoDb } from "./test-fakes.js";
+import { rejection } from "../../../tests/support/conduit-error.js";
 
 const base = { table_name: "users", aws_region: "us-east-1", endpoint_url: "http://127.0.0.1:8000" };
 const dfSchema = new Schema([new Field("id", new Utf8()), new Field("name", new Utf8()), new Field("age", new Int64()), new Field("is_deleted", new Bool())]);
@@ -15,16 +15,6 @@ function setup() {
   const clock = new FakeClock();
   const ctx: PlanContext = { api, config: { region: "us-east-1", endpoint: "http://127.0.0.1:8000" }, clock, logger: silentLogger, signal: new AbortController().signal };
   return { api, clock, ctx };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConduitError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected a ConduitError");
 }
 
 const write = (ctx: PlanContext, options: Record<string, string>, schema = dfSchema, overwrite = false, streaming = false) =>

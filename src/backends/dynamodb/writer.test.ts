@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Bool, Field, Float64, Int64, Schema, Utf8, type RecordBatch } from "apache-arrow";
-import { ConduitError } from "../../core/errors.js";
 import { silentLogger } from "../../core/logger.js";
 import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
 import type { WritePlan } from "./planner.js";
 import { FakeClock, FakeDynamoDb, sdkError } from "./test-fakes.js";
 import { writeRows, type WriteTaskInput } from "./writer.js";
+import { rejection } from "../../../tests/support/conduit-error.js";
 
 const TABLE = "users";
 const schema = new Schema([new Field("id", new Utf8()), new Field("name", new Utf8()), new Field("age", new Int64()), new Field("deleted", new Bool())]);
@@ -47,16 +47,6 @@ function setup(overrides: Partial<WriteTaskInput> = {}) {
     ...extra,
   });
   return { api, clock, input, items: () => api.tables.get(TABLE)!.items };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConduitError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected the write to fail");
 }
 
 function deferred() {

@@ -1,0 +1,13 @@
+/** Awaits a promise that must reject with a ConduitError, and returns the error. */
+import { expect } from "vitest";
+import { ConduitError } from "../../src/core/errors.js";
+
+export async function rejection(promise: Promise<unknown>): Promise<ConduitError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConduitError);
+    return error as ConduitError;
+  }
+  throw new Error("expected a ConduitError");
+}
