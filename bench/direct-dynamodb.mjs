@@ -3,7 +3,11 @@
 // parallel Scan by a plain Node client, same concurrency as the Spark path, no Spark, no
 // service. Prints one JSON line: {"write_rows_per_s":..., "read_rows_per_s":...}.
 //
-//   node bench/direct-dynamodb.mjs --endpoint URL --table NAME --rows N --concurrency C --segments S
+//   node bench/direct-dynamodb.mjs --endpoint URL --table NAME --rows N --concurrency C --segments S --read-concurrency R
+//
+// Same concurrency as the Spark path: C BatchWriteItem requests in flight (Spark tasks x
+// write_concurrency), and R segments scanned at once (Spark's task slots), each segment
+// fetching its next page while the current one is processed, as the service does.
 import { BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DynamoDBClient, ScanCommand, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Agent } from "node:http";
@@ -17,11 +21,13 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1000000" },
     concurrency: { type: "string", default: "32" },
     segments: { type: "string", default: "8" },
+    "read-concurrency": { type: "string", default: "2" },
   },
 });
 const rows = Number(values.rows);
 const concurrency = Number(values.concurrency);
 const segments = Number(values.segments);
+const readConcurrency = Number(values["read-concurrency"]);
 const client = new DynamoDBClient({
   region: "us-east-1",
   endpoint: values.endpoint,
@@ -65,16 +71,21 @@ async function writeAll() {
 
 async function readAll() {
   let count = 0;
-  await Promise.all(
-    Array.from({ length: segments }, async (_, segment) => {
-      let key;
-      do {
-        const out = await client.send(new ScanCommand({ TableName: values.table, Segment: segment, TotalSegments: segments, ExclusiveStartKey: key }));
+  let nextSegment = 0;
+  const scan = (segment, key) =>
+    client.send(new ScanCommand({ TableName: values.table, Segment: segment, TotalSegments: segments, ExclusiveStartKey: key }));
+  async function worker() {
+    while (nextSegment < segments) {
+      const segment = nextSegment++;
+      let page = scan(segment, undefined);
+      while (page) {
+        const out = await page;
+        page = out.LastEvaluatedKey ? scan(segment, out.LastEvaluatedKey) : undefined;
         for (const item of out.Items ?? []) if (item.id) count++;
-        key = out.LastEvaluatedKey;
-      } while (key);
-    }),
-  );
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: readConcurrency }, worker));
   return count;
 }
 

@@ -26,10 +26,10 @@ cleanup() {
 }
 trap cleanup EXIT
 endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-6g} node scripts/local-dynamodb.mjs start --state-dir "$state")
-echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments"
+echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
 
 for rows in "${sizes[@]}"; do
-  direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments")
+  direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions")
   spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_bench.py --endpoint "$endpoint" --rows "$rows" \
     --partitions "$partitions" --write-concurrency "$write_concurrency" --segments "$segments" --table "bench_spark_$rows")
   DIRECT="$direct" SPARK="$spark" .venv/bin/python - <<'PY'
