@@ -33,6 +33,26 @@ def test_registration_names():
     assert issubclass(DefaultSource, DataSource)
     assert DefaultSource.name() == "dynamodb"
 
+    from cassandra_data_source import CassandraDataSource
+    from pyspark_conduit_cassandra import DefaultSource as CassandraDefault
+
+    assert CassandraDefault is CassandraDataSource
+    assert issubclass(CassandraDefault, DataSource)
+    assert CassandraDefault.name() == "pycassandra"
+
+
+def test_spark_finds_both_formats_by_module_name():
+    """What Spark 4's lookup_data_sources worker does: pyspark_* modules exporting DefaultSource."""
+    import importlib
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.iter_modules():
+        if info.name.startswith("pyspark_conduit_"):
+            module = importlib.import_module(info.name)
+            found[module.DefaultSource.name()] = module.DefaultSource
+    assert {"dynamodb", "pycassandra"} <= set(found)
+
 
 def test_schema_calls_describe_without_a_schema(fake_service):
     with pytest.warns(UserWarning, match="sampled 2 items"):
