@@ -1,0 +1,161 @@
+/**
+ * Reads one Spark partition (a list of token ranges) as Arrow batches, one batch per page.
+ *
+ * - One prepared query per token range (start, end]:
+ *     SELECT "c1", "c2" FROM "ks"."tbl" WHERE token("pk1", "pk2") > ? AND token("pk1", "pk2") <= ? [AND <filter>] [ALLOW FILTERING]
+ *   Identifiers are always quoted, so case-sensitive names and reserved words work. The
+ *   filter is added with AND as given (CQL has no OR, so it only ever narrows the range).
+ * - Paged by hand with the driver's page state, `read_page_size` rows a page, at the
+ *   read consistency level. The next page (or the first page of the next range) is
+ *   requested while the current batch is being consumed, never more than one page ahead,
+ *   so a slow consumer holds at most two pages in memory.
+ * - Pages without rows are skipped: an empty range yields no batch.
+ * - A zero-column read (e.g. `count()`) selects the first partition-key column and yields
+ *   batches that carry only a row count.
+ * - Stops when the signal aborts or the consumer returns; a request already sent to
+ *   Cassandra is left to finish (the driver cannot cancel it) and its result is dropped.
+ */
+import type { RecordBatch, Schema } from "apache-arrow";
+import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
+import { invalidArgument } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import type { CassandraApi, ResultPage } from "./client.js";
+import { cancelled, translateCassandraError, type ErrorContext } from "./errors.js";
+import type { ConsistencyLevel } from "./options.js";
+import { quoteIdentifier, readConverter, type ReadConverter } from "./types.js";
+
+/** A token as the driver binds it (bigint for Murmur3's bigint tokens and RandomPartitioner's varint ones). */
+export function tokenParam(text: string): bigint {
+  return BigInt(text);
+}
+
+/** The read query of a table for `schema`'s columns (see the top of this file). */
+export function readQuery(
+  keyspace: string,
+  table: string,
+  partitionKey: readonly string[],
+  schema: Schema,
+  filter: string | undefined,
+  allowFiltering: boolean,
+  tokenRestricted: boolean,
+): string {
+  const columns = schema.fields.length > 0 ? schema.fields.map((f) => quoteIdentifier(f.name)) : [quoteIdentifier(partitionKey[0]!)];
+  const conditions: string[] = [];
+  if (tokenRestricted) {
+    const token = `token(${partitionKey.map(quoteIdentifier).join(", ")})`;
+    conditions.push(`${token} > ?`, `${token} <= ?`);
+  }
+  if (filter !== undefined && filter.trim() !== "") conditions.push(filter.trim());
+  return (
+    `SELECT ${columns.join(", ")} FROM ${quoteIdentifier(keyspace)}.${quoteIdentifier(table)}` +
+    (conditions.length > 0 ? ` WHERE ${conditions.join(" AND ")}` : "") +
+    (allowFiltering ? " ALLOW FILTERING" : "")
+  );
+}
+
+export interface ScanRangesInput {
+  api: CassandraApi;
+  keyspace: string;
+  table: string;
+  partitionKey: string[];
+  schema: Schema;
+  /** Token ranges (start, end]; empty with `whole`. */
+  ranges: Array<[string, string]>;
+  whole: boolean;
+  filter: string | undefined;
+  allowFiltering: boolean;
+  pageSize: number;
+  consistency: ConsistencyLevel;
+  signal: AbortSignal;
+  errorContext: ErrorContext;
+  logger: Logger;
+}
+
+interface PageRequest {
+  range: number;
+  pageState: string | undefined;
+}
+
+/** Rejects when the signal aborts, so a wait on the driver can be abandoned. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal, context: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(cancelled(context, signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled(context, signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<RecordBatch> {
+  const context = `Reading Cassandra table ${input.keyspace}.${input.table}`;
+  if (input.signal.aborted) throw cancelled(context, input.signal.reason);
+  const query = readQuery(input.keyspace, input.table, input.partitionKey, input.schema, input.filter, input.allowFiltering, !input.whole);
+  const rangeCount = input.whole ? 1 : input.ranges.length;
+
+  const fetchPage = (request: PageRequest): Promise<ResultPage> => {
+    const params = input.whole ? [] : input.ranges[request.range]!.map(tokenParam);
+    const page = input.api
+      .execute(query, params, { consistency: input.consistency, fetchSize: input.pageSize, pageState: request.pageState, idempotent: true })
+      .catch((error: unknown) => {
+        throw translateCassandraError(error, input.errorContext);
+      });
+    // A prefetched page may fail after the consumer stopped; that is not an unhandled rejection.
+    page.catch(() => undefined);
+    return page;
+  };
+  const following = (request: PageRequest, page: ResultPage): PageRequest | undefined => {
+    if (page.pageState) return { range: request.range, pageState: page.pageState };
+    return request.range + 1 < rangeCount ? { range: request.range + 1, pageState: undefined } : undefined;
+  };
+
+  const fields = input.schema.fields;
+  let converters: ReadConverter[] | undefined;
+  let pages = 0;
+  let rows = 0;
+  let request: PageRequest | undefined = rangeCount > 0 ? { range: 0, pageState: undefined } : undefined;
+  let next: Promise<ResultPage> | undefined = request ? fetchPage(request) : undefined;
+  while (request && next) {
+    const page: ResultPage = await abortable(next, input.signal, context);
+    pages++;
+    const after = following(request, page);
+    request = after;
+    next = after ? fetchPage(after) : undefined;
+    if (page.rows.length === 0) continue;
+    const builder = new BatchBuilder(input.schema);
+    if (fields.length === 0) {
+      for (let i = 0; i < page.rows.length; i++) builder.appendRow([]);
+    } else {
+      converters ??= buildConverters(input, page);
+      const values = new Array<PlainValue>(fields.length);
+      for (const row of page.rows) {
+        for (let c = 0; c < converters.length; c++) values[c] = converters[c]!(row[c]);
+        builder.appendRow(values);
+      }
+    }
+    rows += builder.length;
+    yield builder.flush();
+    if (input.signal.aborted) throw cancelled(context, input.signal.reason);
+  }
+  input.logger.debug("read Cassandra token ranges", { keyspace: input.keyspace, table: input.table, ranges: rangeCount, pages, rows });
+}
+
+function buildConverters(input: ScanRangesInput, page: ResultPage): ReadConverter[] {
+  const fields = input.schema.fields;
+  if (page.columns.length !== fields.length) {
+    throw invalidArgument(
+      "SCHEMA_CHANGED",
+      `Cassandra returned ${page.columns.length} columns for ${input.keyspace}.${input.table} where ${fields.length} were selected; the table may have changed since the job was planned.`,
+      { keyspace: input.keyspace, table: input.table },
+    );
+  }
+  return fields.map((field, i) => readConverter(page.columns[i]!.type, field.type, field.name));
+}

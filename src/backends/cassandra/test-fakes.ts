@@ -1,0 +1,256 @@
+/**
+ * An in-memory Cassandra for unit tests (not used by the service): enough of the
+ * metadata calls, the reader's token-range SELECT (with paging), the writer's INSERT and
+ * DELETE (with write timestamps: the highest timestamp wins, as in Cassandra), UNLOGGED
+ * batches and TRUNCATE to exercise planning, reads and writes, with hooks to fail or hold
+ * requests open. Values are stored as the driver values the writer bound.
+ */
+import { createHash } from "node:crypto";
+import cassandra from "cassandra-driver";
+import type { CassandraApi, ExecuteOptions, ResultPage, RingInfo, SizeEstimate, Statement, TableDef } from "./client.js";
+import type { CqlType } from "./types.js";
+
+const unset = cassandra.types.unset;
+
+/** A driver ResponseError with a CQL error code (see cassandra.types.responseErrorCodes). */
+export function responseError(code: number, message: string): Error {
+  return new cassandra.errors.ResponseError(code, message);
+}
+
+/** A NoHostAvailableError whose nodes failed with `inner`. */
+export function noHostAvailable(inner: Record<string, Error>): Error {
+  return new cassandra.errors.NoHostAvailableError(inner);
+}
+
+interface Cell {
+  value: unknown;
+  ts: bigint;
+}
+
+export interface FakeRow {
+  cells: Map<string, Cell>;
+  /** Timestamp of the latest row deletion. */
+  deletedAt: bigint;
+}
+
+export interface FakeTable {
+  def: TableDef;
+  rows: Map<string, FakeRow>;
+}
+
+export interface ExecuteCall {
+  query: string;
+  params: unknown[];
+  options: ExecuteOptions;
+}
+
+/** A Murmur3-range token for a partition key (never the minimum token). */
+export function fakeToken(values: unknown[]): bigint {
+  const digest = createHash("sha256").update(JSON.stringify(values.map((v) => String(v)))).digest();
+  const token = digest.readBigInt64BE(0);
+  return token === -(1n << 63n) ? 0n : token;
+}
+
+function unquote(name: string): string {
+  return name.trim().replace(/^"(.*)"$/, "$1").replace(/""/g, '"');
+}
+
+export class FakeCassandra implements CassandraApi {
+  readonly tables = new Map<string, FakeTable>();
+  readonly keyspaces = new Set<string>();
+  partitioner = "org.apache.cassandra.dht.Murmur3Partitioner";
+  tokens: string[] = ["-6148914691236517206", "0", "6148914691236517205"];
+  nodes = 1;
+  estimates: SizeEstimate[] = [];
+  readonly executes: ExecuteCall[] = [];
+  readonly batches: Array<{ statements: Statement[]; options: ExecuteOptions }> = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  shutdownCalls = 0;
+  /** Throws to fail a request (execute or batch) before it applies anything; `call` counts both. */
+  fail: (query: string, call: number) => void = () => {};
+  /** Awaited before a request is answered (hold requests open). */
+  gate: (query: string, call: number) => Promise<void> = async () => {};
+  private calls = 0;
+
+  addTable(keyspace: string, name: string, columns: Array<[string, CqlType]>, partitionKeys: string[], clusteringKeys: string[] = [], statics: string[] = []): FakeTable {
+    this.keyspaces.add(keyspace);
+    const table: FakeTable = {
+      def: {
+        keyspace,
+        name,
+        partitionKeys,
+        clusteringKeys,
+        columns: columns.map(([n, type]) => ({ name: n, type, ...(statics.includes(n) ? { isStatic: true } : {}) })),
+        virtual: false,
+      },
+      rows: new Map(),
+    };
+    this.tables.set(`${keyspace}.${name}`, table);
+    return table;
+  }
+
+  /** Puts a row of driver values directly (timestamp 0). */
+  put(keyspace: string, name: string, values: Record<string, unknown>): void {
+    const table = this.tables.get(`${keyspace}.${name}`)!;
+    this.upsert(table, values, 0n);
+  }
+
+  /** The live rows of a table as column -> driver value, ordered by token. */
+  rowsOf(keyspace: string, name: string): Array<Record<string, unknown>> {
+    const table = this.tables.get(`${keyspace}.${name}`)!;
+    return this.liveRows(table).map(([, row]) => Object.fromEntries([...row.cells.entries()].map(([k, c]) => [k, c.value])));
+  }
+
+  private keyOf(table: FakeTable, values: Record<string, unknown>): { key: string; token: bigint } {
+    const pk = table.def.partitionKeys.map((k) => values[k]);
+    const ck = table.def.clusteringKeys.map((k) => values[k]);
+    return { key: JSON.stringify([...pk, ...ck].map((v) => String(v))), token: fakeToken(pk) };
+  }
+
+  private tokenOf(table: FakeTable, row: FakeRow): bigint {
+    return fakeToken(table.def.partitionKeys.map((k) => row.cells.get(k)?.value));
+  }
+
+  private liveRows(table: FakeTable): Array<[bigint, FakeRow]> {
+    return [...table.rows.values()]
+      .filter((row) => row.cells.size > 0)
+      .map((row): [bigint, FakeRow] => [this.tokenOf(table, row), row])
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  private upsert(table: FakeTable, values: Record<string, unknown>, ts: bigint): void {
+    const { key } = this.keyOf(table, values);
+    let row = table.rows.get(key);
+    if (!row) {
+      row = { cells: new Map(), deletedAt: -1n };
+      table.rows.set(key, row);
+    }
+    if (ts <= row.deletedAt) return;
+    for (const [name, value] of Object.entries(values)) {
+      if (value === unset) continue;
+      const current = row.cells.get(name);
+      if (current && current.ts > ts) continue;
+      if (value === null || value === undefined) row.cells.delete(name);
+      else row.cells.set(name, { value, ts });
+    }
+  }
+
+  private remove(table: FakeTable, keys: Record<string, unknown>, ts: bigint): void {
+    const { key } = this.keyOf(table, keys);
+    const row = table.rows.get(key);
+    if (!row) {
+      table.rows.set(key, { cells: new Map(), deletedAt: ts });
+      return;
+    }
+    row.deletedAt = row.deletedAt > ts ? row.deletedAt : ts;
+    for (const [name, cell] of row.cells) if (cell.ts <= ts) row.cells.delete(name);
+  }
+
+  private table(keyspace: string, name: string): FakeTable {
+    const table = this.tables.get(`${keyspace}.${name}`);
+    if (!table) throw responseError(cassandra.types.responseErrorCodes.invalid, `table ${name} does not exist`);
+    return table;
+  }
+
+  /** Applies one write statement; returns undefined for statements that are not writes. */
+  private apply(query: string, params: unknown[]): boolean {
+    const insert = /^INSERT INTO "((?:[^"]|"")+)"\."((?:[^"]|"")+)" \((.*)\) VALUES \((.*)\) USING TIMESTAMP \?$/.exec(query);
+    if (insert) {
+      const table = this.table(unquote(insert[1]!), unquote(insert[2]!));
+      const columns = insert[3]!.split(/, (?=")/).map(unquote);
+      const values: Record<string, unknown> = {};
+      columns.forEach((c, i) => (values[c] = params[i]));
+      this.upsert(table, values, params[columns.length] as bigint);
+      return true;
+    }
+    const del = /^DELETE FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)" USING TIMESTAMP \? WHERE (.*)$/.exec(query);
+    if (del) {
+      const table = this.table(unquote(del[1]!), unquote(del[2]!));
+      const columns = del[3]!.split(" AND ").map((c) => unquote(c.replace(/ = \?$/, "")));
+      const keys: Record<string, unknown> = {};
+      columns.forEach((c, i) => (keys[c] = params[i + 1]));
+      this.remove(table, keys, params[0] as bigint);
+      return true;
+    }
+    const truncate = /^TRUNCATE "((?:[^"]|"")+)"\."((?:[^"]|"")+)"$/.exec(query);
+    if (truncate) {
+      this.table(unquote(truncate[1]!), unquote(truncate[2]!)).rows.clear();
+      return true;
+    }
+    return false;
+  }
+
+  private select(query: string, params: unknown[], options: ExecuteOptions): ResultPage {
+    const m = /^SELECT (.*) FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)"(?: WHERE (.*?))?( ALLOW FILTERING)?$/.exec(query);
+    if (!m) throw responseError(cassandra.types.responseErrorCodes.syntaxError, `line 1:0 no viable alternative at input '${query.slice(0, 20)}'`);
+    const table = this.table(unquote(m[2]!), unquote(m[3]!));
+    const columns = m[1]!.split(/, (?=")/).map(unquote);
+    const byName = new Map(table.def.columns.map((c) => [c.name, c]));
+    for (const c of columns) if (!byName.has(c)) throw responseError(cassandra.types.responseErrorCodes.invalid, `Undefined column name ${c}`);
+    let rows = this.liveRows(table);
+    if (m[4]?.startsWith("token(")) {
+      const [start, end] = params as [bigint, bigint];
+      if (!(start === end && start !== -(1n << 63n))) rows = rows.filter(([token]) => token > start && token <= end);
+      else rows = [];
+    }
+    const offset = options.pageState === undefined ? 0 : Number(options.pageState);
+    const size = options.fetchSize ?? 5000;
+    const page = rows.slice(offset, offset + size);
+    const more = offset + size < rows.length;
+    return {
+      rows: page.map(([, row]) => columns.map((c) => row.cells.get(c)?.value ?? null)),
+      columns: columns.map((c) => byName.get(c)!),
+      pageState: more ? String(offset + size) : undefined,
+    };
+  }
+
+  private async request<T>(query: string, fn: () => T): Promise<T> {
+    const call = this.calls++;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await this.gate(query, call);
+      this.fail(query, call);
+      return fn();
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async getTable(keyspace: string, table: string): Promise<TableDef | undefined> {
+    return this.tables.get(`${keyspace}.${table}`)?.def;
+  }
+
+  async keyspaceNames(): Promise<string[]> {
+    return ["system", "system_schema", ...this.keyspaces];
+  }
+
+  async tableNames(keyspace: string): Promise<string[]> {
+    return [...this.tables.values()].filter((t) => t.def.keyspace === keyspace).map((t) => t.def.name);
+  }
+
+  async ring(): Promise<RingInfo> {
+    return { partitioner: this.partitioner, tokens: this.tokens, nodes: this.nodes };
+  }
+
+  async sizeEstimates(): Promise<SizeEstimate[]> {
+    return this.estimates;
+  }
+
+  async execute(query: string, params: unknown[], options: ExecuteOptions): Promise<ResultPage> {
+    this.executes.push({ query, params, options });
+    return this.request(query, () => (this.apply(query, params) ? { rows: [], columns: [], pageState: undefined } : this.select(query, params, options)));
+  }
+
+  async batch(statements: Statement[], options: ExecuteOptions): Promise<void> {
+    this.batches.push({ statements, options });
+    await this.request(statements[0]?.query ?? "BATCH", () => {
+      for (const s of statements) this.apply(s.query, s.params);
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    this.shutdownCalls++;
+  }
+}

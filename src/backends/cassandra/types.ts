@@ -1,0 +1,949 @@
+/**
+ * CQL types <-> Arrow types, and cassandra-driver values <-> plain values (see
+ * `arrow/values.ts`), both directions. Converters are built once per column at planning
+ * time (a column that cannot be converted fails there, before any task runs) and then
+ * applied to every value.
+ *
+ * Default read mapping (what `describe` reports when no schema is given):
+ *
+ *   ascii, text, varchar      -> string            tinyint -> tinyint (int8)
+ *   uuid, timeuuid, inet      -> string            smallint -> smallint (int16)
+ *   duration                  -> string ("1y2mo3d4h5m6s7ms8us9ns", Cassandra's text form)
+ *   int -> int (int32)        bigint, counter -> bigint (int64)
+ *   varint  -> decimal(38,0)  decimal -> decimal(38,18)
+ *   float -> float            double -> double     boolean -> boolean
+ *   timestamp -> timestamp (UTC, microseconds; Cassandra stores milliseconds)
+ *   date -> date              time -> bigint (nanoseconds since midnight)
+ *   blob -> binary            list<T>, set<T>, vector<T, n> -> array<T>
+ *   map<K, V> -> map<K, V>    UDT -> struct (its fields)   tuple -> struct<_1, _2, ...>
+ *   frozen<...> reads like the type it freezes.
+ *
+ * A user schema may ask for another type where the conversion is well defined: any
+ * scalar as string (CQL text form; blobs as 0x-hex), wider or narrower integers and
+ * decimals (range-checked per value), time as string ("HH:MM:SS.nnnnnnnnn"), date as
+ * timestamp, and any decimal(p,s): a value with more digits than the schema allows fails
+ * with VALUE_OUT_OF_RANGE rather than being rounded. Cassandra decimals are arbitrary
+ * precision; decimal(38,18) holds 20 integer and 18 fractional digits, so give a schema
+ * with a matching decimal(p,s), or string, for values outside it.
+ *
+ * Writes (DataFrame type -> CQL type):
+ *   - integers widen to any wider integer, varint, decimal, and (exactly) to double/float
+ *     where every value fits (int8/16/32 -> double, int8/16 -> float); narrowing to a
+ *     smaller integer type is checked per value (VALUE_OUT_OF_RANGE names column, value, row);
+ *   - double -> float rounds to the nearest float (a finite value too large is an error);
+ *   - decimals are exact: into decimal as is, into varint/integers only when integral and in range;
+ *   - strings into uuid, timeuuid (version 1 only), inet, duration, time, ascii (ASCII only),
+ *     decimal and varint are validated per value (INVALID_UUID, INVALID_INET, ...);
+ *   - timestamp -> timestamp keeps milliseconds: the sub-millisecond digits of Spark's
+ *     microsecond timestamps are truncated (toward the past), as Cassandra cannot store them;
+ *   - date -> date or timestamp (midnight UTC); bigint (nanoseconds) or string -> time;
+ *   - arrays -> list, set, vector (exact dimension); maps -> map; structs -> UDT (by field
+ *     name; UDT fields the struct lacks are written as null) or tuple (by position).
+ *   Collections cannot hold nulls in Cassandra: a null element is NULL_IN_COLLECTION.
+ */
+import cassandra from "cassandra-driver";
+import { isIP } from "node:net";
+import {
+  Binary,
+  Bool,
+  DataType,
+  DateDay,
+  Decimal,
+  Field,
+  Float32,
+  Float64,
+  Int16,
+  Int32,
+  Int64,
+  Int8,
+  List,
+  Map_,
+  Struct,
+  TimestampMicrosecond,
+  Type,
+  Utf8,
+} from "apache-arrow";
+import { closestMatch } from "../../core/did-you-mean.js";
+import { ConduitError, invalidArgument } from "../../core/errors.js";
+import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
+
+const { types } = cassandra;
+const { dataTypes } = types;
+// The typings are narrower than the driver: BigDecimal takes an Integer, LocalDate days since the epoch.
+const BigDecimal = types.BigDecimal as unknown as new (unscaled: unknown, scale: number) => unknown;
+const LocalDate = types.LocalDate as unknown as new (days: number) => unknown;
+
+export const SCALAR_TYPES = [
+  "ascii",
+  "bigint",
+  "blob",
+  "boolean",
+  "counter",
+  "date",
+  "decimal",
+  "double",
+  "duration",
+  "float",
+  "inet",
+  "int",
+  "smallint",
+  "text",
+  "time",
+  "timestamp",
+  "timeuuid",
+  "tinyint",
+  "uuid",
+  "varint",
+] as const;
+export type CqlScalar = (typeof SCALAR_TYPES)[number];
+
+/** A CQL type, JSON-serializable (write plans carry it). */
+export type CqlType =
+  | { kind: "scalar"; name: CqlScalar }
+  | { kind: "list" | "set"; element: CqlType; frozen: boolean }
+  | { kind: "map"; key: CqlType; value: CqlType; frozen: boolean }
+  | { kind: "udt"; keyspace: string; name: string; fields: Array<{ name: string; type: CqlType }>; frozen: boolean }
+  | { kind: "tuple"; elements: CqlType[] }
+  | { kind: "vector"; element: CqlType; dimension: number }
+  | { kind: "unsupported"; name: string };
+
+export const scalar = (name: CqlScalar): CqlType => ({ kind: "scalar", name });
+
+/** The shape of cassandra-driver's column type info (table metadata and result metadata). */
+export interface DriverTypeInfo {
+  code: number;
+  info?: unknown;
+  options?: { frozen?: boolean };
+  customTypeName?: string;
+}
+
+const SCALAR_BY_CODE = new Map<number, CqlScalar>([
+  [dataTypes.ascii, "ascii"],
+  [dataTypes.bigint, "bigint"],
+  [dataTypes.blob, "blob"],
+  [dataTypes.boolean, "boolean"],
+  [dataTypes.counter, "counter"],
+  [dataTypes.date, "date"],
+  [dataTypes.decimal, "decimal"],
+  [dataTypes.double, "double"],
+  [dataTypes.duration, "duration"],
+  [dataTypes.float, "float"],
+  [dataTypes.inet, "inet"],
+  [dataTypes.int, "int"],
+  [dataTypes.smallint, "smallint"],
+  [dataTypes.text, "text"],
+  [dataTypes.varchar, "text"],
+  [dataTypes.time, "time"],
+  [dataTypes.timestamp, "timestamp"],
+  [dataTypes.timeuuid, "timeuuid"],
+  [dataTypes.tinyint, "tinyint"],
+  [dataTypes.uuid, "uuid"],
+  [dataTypes.varint, "varint"],
+]);
+
+const MARSHAL_SCALARS: Record<string, CqlScalar> = {
+  AsciiType: "ascii",
+  LongType: "bigint",
+  BytesType: "blob",
+  BooleanType: "boolean",
+  CounterColumnType: "counter",
+  SimpleDateType: "date",
+  DecimalType: "decimal",
+  DoubleType: "double",
+  DurationType: "duration",
+  FloatType: "float",
+  InetAddressType: "inet",
+  Int32Type: "int",
+  ShortType: "smallint",
+  UTF8Type: "text",
+  TimeType: "time",
+  TimestampType: "timestamp",
+  TimeUUIDType: "timeuuid",
+  ByteType: "tinyint",
+  UUIDType: "uuid",
+  IntegerType: "varint",
+};
+
+/** Parses a Cassandra marshal class name such as `org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType, 3)`. */
+function fromMarshalName(text: string): CqlType {
+  const name = text.trim();
+  const vector = /^(?:org\.apache\.cassandra\.db\.marshal\.)?VectorType\((.+),\s*(\d+)\)$/.exec(name);
+  if (vector) return { kind: "vector", element: fromMarshalName(vector[1]!), dimension: Number(vector[2]) };
+  const simple = /^(?:org\.apache\.cassandra\.db\.marshal\.)?(\w+)$/.exec(name);
+  const scalarName = simple ? MARSHAL_SCALARS[simple[1]!] : undefined;
+  return scalarName ? scalar(scalarName) : { kind: "unsupported", name };
+}
+
+/** Converts the driver's type info into a CqlType. */
+export function fromDriverType(info: DriverTypeInfo): CqlType {
+  const frozen = info.options?.frozen === true;
+  const known = SCALAR_BY_CODE.get(info.code);
+  if (known) return scalar(known);
+  switch (info.code) {
+    case dataTypes.list:
+    case dataTypes.set:
+      return { kind: info.code === dataTypes.list ? "list" : "set", element: fromDriverType(info.info as DriverTypeInfo), frozen };
+    case dataTypes.map: {
+      const [key, value] = info.info as [DriverTypeInfo, DriverTypeInfo];
+      return { kind: "map", key: fromDriverType(key), value: fromDriverType(value), frozen };
+    }
+    case dataTypes.udt: {
+      const udt = info.info as { keyspace?: string; name?: string; fields?: Array<{ name: string; type: DriverTypeInfo }> };
+      return {
+        kind: "udt",
+        keyspace: udt.keyspace ?? "",
+        name: udt.name ?? "",
+        fields: (udt.fields ?? []).map((f) => ({ name: f.name, type: fromDriverType(f.type) })),
+        frozen,
+      };
+    }
+    case dataTypes.tuple:
+      return { kind: "tuple", elements: (info.info as DriverTypeInfo[]).map(fromDriverType) };
+    case dataTypes.custom: {
+      if (info.customTypeName === "vector") {
+        const [element, dimension] = info.info as [DriverTypeInfo, number];
+        return { kind: "vector", element: fromDriverType(element), dimension };
+      }
+      return typeof info.info === "string" ? fromMarshalName(info.info) : { kind: "unsupported", name: "custom" };
+    }
+    default:
+      return { kind: "unsupported", name: `type code ${info.code}` };
+  }
+}
+
+/** CQL text of a type, as in `DESCRIBE TABLE`. */
+export function cqlTypeText(type: CqlType): string {
+  switch (type.kind) {
+    case "scalar":
+      return type.name;
+    case "list":
+    case "set": {
+      const text = `${type.kind}<${cqlTypeText(type.element)}>`;
+      return type.frozen ? `frozen<${text}>` : text;
+    }
+    case "map": {
+      const text = `map<${cqlTypeText(type.key)}, ${cqlTypeText(type.value)}>`;
+      return type.frozen ? `frozen<${text}>` : text;
+    }
+    case "udt":
+      return type.frozen ? `frozen<${type.name}>` : type.name;
+    case "tuple":
+      return `tuple<${type.elements.map(cqlTypeText).join(", ")}>`;
+    case "vector":
+      return `vector<${cqlTypeText(type.element)}, ${type.dimension}>`;
+    case "unsupported":
+      return type.name;
+  }
+}
+
+/** Quotes a CQL identifier: keeps its case and allows reserved words and any character. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Default Arrow types
+// ---------------------------------------------------------------------------------------
+
+/** Precision and scale Spark sees for CQL `decimal` unless the schema says otherwise. */
+export const DEFAULT_DECIMAL = { precision: 38, scale: 18 } as const;
+
+function unsupportedType(path: string, type: CqlType): ConduitError {
+  return invalidArgument(
+    "UNSUPPORTED_COLUMN_TYPE",
+    `Column '${path}' has CQL type ${cqlTypeText(type)}, which format 'pycassandra' cannot read or write. Leave the column out (select the others, or give a schema without it).`,
+    { column: path, cqlType: cqlTypeText(type) },
+  );
+}
+
+const entriesField = (key: DataType, value: DataType) =>
+  new Field("entries", new Struct([new Field("key", key, false), new Field("value", value, true)]), false);
+
+/** The Arrow type a CQL column reads as by default (see the table at the top of this file). */
+export function arrowTypeOf(type: CqlType, path: string): DataType {
+  switch (type.kind) {
+    case "scalar":
+      switch (type.name) {
+        case "ascii":
+        case "text":
+        case "uuid":
+        case "timeuuid":
+        case "inet":
+        case "duration":
+          return new Utf8();
+        case "tinyint":
+          return new Int8();
+        case "smallint":
+          return new Int16();
+        case "int":
+          return new Int32();
+        case "bigint":
+        case "counter":
+        case "time":
+          return new Int64();
+        case "varint":
+          return new Decimal(0, 38, 128);
+        case "decimal":
+          return new Decimal(DEFAULT_DECIMAL.scale, DEFAULT_DECIMAL.precision, 128);
+        case "float":
+          return new Float32();
+        case "double":
+          return new Float64();
+        case "boolean":
+          return new Bool();
+        case "timestamp":
+          return new TimestampMicrosecond("UTC");
+        case "date":
+          return new DateDay();
+        case "blob":
+          return new Binary();
+      }
+      break;
+    case "list":
+    case "set":
+    case "vector":
+      return new List(new Field("element", arrowTypeOf(type.element, `${path}[]`), true));
+    case "map":
+      return new Map_(entriesField(arrowTypeOf(type.key, `${path}{key}`), arrowTypeOf(type.value, `${path}{value}`)));
+    case "udt":
+      return new Struct(type.fields.map((f) => new Field(f.name, arrowTypeOf(f.type, `${path}.${f.name}`), true)));
+    case "tuple":
+      return new Struct(type.elements.map((e, i) => new Field(`_${i + 1}`, arrowTypeOf(e, `${path}._${i + 1}`), true)));
+    case "unsupported":
+      break;
+  }
+  throw unsupportedType(path, type);
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+const INT_BITS: Partial<Record<CqlScalar, number>> = { tinyint: 8, smallint: 16, int: 32, bigint: 64, counter: 64 };
+const MILLIS_PER_DAY = 86_400_000;
+const NANOS_PER_DAY = 86_400_000_000_000n;
+
+function intRange(bits: number, signed = true): [bigint, bigint] {
+  const b = BigInt(bits);
+  return signed ? [-(1n << (b - 1n)), (1n << (b - 1n)) - 1n] : [0n, (1n << b) - 1n];
+}
+
+interface ArrowInt {
+  bitWidth: number;
+  isSigned: boolean;
+}
+interface ArrowDecimal {
+  precision: number;
+  scale: number;
+}
+
+function preview(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Short text of a plain value for error messages. */
+export function plainText(value: PlainValue): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return `'${preview(value)}'`;
+  if (value instanceof DecimalValue) return value.toString();
+  if (value instanceof Uint8Array) return preview(`0x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`);
+  if (typeof value === "object") return preview(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+  return String(value);
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads: driver value -> plain value
+// ---------------------------------------------------------------------------------------
+
+export type ReadConverter = (value: unknown) => PlainValue;
+
+function notReadable(path: string, cql: CqlType, arrow: DataType, why = ""): ConduitError {
+  const natural = (() => {
+    try {
+      return describeType(arrowTypeOf(cql, path));
+    } catch {
+      return undefined;
+    }
+  })();
+  return invalidArgument(
+    "COLUMN_TYPE_MISMATCH",
+    `Column '${path}' has CQL type ${cqlTypeText(cql)}, which cannot be read as ${describeType(arrow)}${why}.${natural ? ` Read it as ${natural}${cql.kind === "scalar" && natural !== "string" ? " or string" : ""}.` : ""}`,
+    { column: path, cqlType: cqlTypeText(cql), type: describeType(arrow) },
+  );
+}
+
+function readOutOfRange(path: string, arrow: DataType, value: string, reason: string): ConduitError {
+  return invalidArgument(
+    "VALUE_OUT_OF_RANGE",
+    `Column '${path}' is read as ${describeType(arrow)}, but the table holds ${preview(value)}, which ${reason}. Read the column with a wider type or as string.`,
+    { column: path, type: describeType(arrow), value: preview(value) },
+  );
+}
+
+function hex(bytes: Uint8Array): string {
+  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`;
+}
+
+function iterable(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (value instanceof Set) return [...value];
+  const elements = (value as { elements?: unknown[] }).elements; // Tuple, Vector
+  if (Array.isArray(elements)) return elements;
+  return [...(value as Iterable<unknown>)];
+}
+
+function mapEntries(value: unknown): Array<[unknown, unknown]> {
+  if (value instanceof Map) return [...value.entries()];
+  return Object.entries(value as Record<string, unknown>);
+}
+
+function durationText(value: unknown): string {
+  const text = String(value);
+  return text === "" || text === "-" ? "0s" : text;
+}
+
+function quoteCqlString(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** CQL literal text of a driver value (strings are quoted inside collections). */
+function cqlLiteral(value: unknown, type: CqlType, nested: boolean): string {
+  if (value === null || value === undefined) return "null";
+  switch (type.kind) {
+    case "scalar":
+      switch (type.name) {
+        case "ascii":
+        case "text":
+          return nested ? quoteCqlString(value as string) : (value as string);
+        case "blob":
+          return hex(value as Uint8Array);
+        case "timestamp": {
+          const text = (value as Date).toISOString();
+          return nested ? quoteCqlString(text) : text;
+        }
+        case "duration":
+          return durationText(value);
+        case "uuid":
+        case "timeuuid":
+        case "boolean":
+        case "decimal":
+        case "varint":
+        case "bigint":
+        case "counter":
+        case "int":
+        case "smallint":
+        case "tinyint":
+        case "float":
+        case "double":
+          return String(value);
+        case "time": {
+          const text = formatTime(timeNanos(value));
+          return nested ? quoteCqlString(text) : text;
+        }
+        case "inet":
+        case "date":
+          return nested ? quoteCqlString(String(value)) : String(value);
+      }
+      break;
+    case "list":
+    case "vector":
+      return `[${iterable(value)
+        .map((v) => cqlLiteral(v, type.element, true))
+        .join(", ")}]`;
+    case "set":
+      return `{${iterable(value)
+        .map((v) => cqlLiteral(v, type.element, true))
+        .join(", ")}}`;
+    case "map":
+      return `{${mapEntries(value)
+        .map(([k, v]) => `${cqlLiteral(k, type.key, true)}: ${cqlLiteral(v, type.value, true)}`)
+        .join(", ")}}`;
+    case "udt": {
+      const row = value as Record<string, unknown>;
+      return `{${type.fields.map((f) => `${quoteIdentifier(f.name)}: ${cqlLiteral(row[f.name], f.type, true)}`).join(", ")}}`;
+    }
+    case "tuple": {
+      const items = iterable(value);
+      return `(${type.elements.map((t, i) => cqlLiteral(items[i], t, true)).join(", ")})`;
+    }
+    case "unsupported":
+      break;
+  }
+  return String(value);
+}
+
+/** Nanoseconds since midnight as CQL's "HH:MM:SS.nnnnnnnnn". */
+export function formatTime(nanos: bigint): string {
+  const seconds = nanos / 1_000_000_000n;
+  const pad = (n: bigint) => n.toString().padStart(2, "0");
+  return `${pad(seconds / 3600n)}:${pad((seconds / 60n) % 60n)}:${pad(seconds % 60n)}.${(nanos % 1_000_000_000n).toString().padStart(9, "0")}`;
+}
+
+/** A driver integer-ish value (number, bigint) as bigint. */
+function toBigInt(value: unknown): bigint {
+  return typeof value === "bigint" ? value : BigInt(value as number);
+}
+
+function decimalOfDriver(value: unknown, cql: CqlScalar): DecimalValue {
+  if (cql === "decimal") return DecimalValue.parse(String(value));
+  return new DecimalValue(toBigInt(value), 0);
+}
+
+function fitDecimal(value: DecimalValue, arrow: DataType, path: string): DecimalValue {
+  const d = arrow as unknown as ArrowDecimal;
+  let rescaled: DecimalValue;
+  try {
+    rescaled = value.rescale(d.scale);
+  } catch {
+    throw readOutOfRange(path, arrow, value.toString(), `has more than ${d.scale} digits after the decimal point`);
+  }
+  if (rescaled.digits() > d.precision) throw readOutOfRange(path, arrow, value.toString(), `has more than ${d.precision - d.scale} digits before the decimal point`);
+  return rescaled;
+}
+
+function fitInt(value: bigint, arrow: DataType, path: string): number | bigint {
+  const int = arrow as unknown as ArrowInt;
+  const [min, max] = intRange(int.bitWidth, int.isSigned);
+  if (value < min || value > max) throw readOutOfRange(path, arrow, value.toString(), `does not fit (range ${min} to ${max})`);
+  return int.bitWidth === 64 ? value : Number(value);
+}
+
+function timeNanos(value: unknown): bigint {
+  const local = value as { getTotalNanoseconds?: () => { toString(): string }; value?: { toString(): string } };
+  const total = local.getTotalNanoseconds ? local.getTotalNanoseconds() : local.value;
+  return BigInt(String(total));
+}
+
+function dateDays(value: unknown, path: string, arrow: DataType): number {
+  const local = value as { date: Date; _value: number | null };
+  const ms = local.date.getTime();
+  if (Number.isNaN(ms)) {
+    if (typeof local._value === "number") return local._value;
+    throw readOutOfRange(path, arrow, String(value), "is outside the supported date range");
+  }
+  return Math.floor(ms / MILLIS_PER_DAY);
+}
+
+function scalarReader(cql: CqlScalar, arrow: DataType, path: string, type: CqlType): ReadConverter | undefined {
+  const fail = () => notReadable(path, type, arrow);
+  switch (arrow.typeId) {
+    case Type.Utf8:
+    case Type.LargeUtf8:
+      return (v) => cqlLiteral(v, type, false);
+    case Type.Int: {
+      if (INT_BITS[cql] !== undefined || cql === "varint") return (v) => fitInt(toBigInt(v), arrow, path);
+      if (cql === "time" && (arrow as unknown as ArrowInt).bitWidth === 64) return (v) => timeNanos(v);
+      throw fail();
+    }
+    case Type.Float: {
+      const precision = (arrow as unknown as { precision: number }).precision;
+      if (cql === "float" || cql === "double" || INT_BITS[cql] !== undefined || cql === "varint") {
+        return precision === 1 ? (v) => Math.fround(Number(v)) : (v) => Number(v);
+      }
+      if (cql === "decimal") return (v) => (precision === 1 ? Math.fround(Number(String(v))) : Number(String(v)));
+      throw fail();
+    }
+    case Type.Decimal:
+      if (cql === "decimal" || cql === "varint" || INT_BITS[cql] !== undefined) return (v) => fitDecimal(decimalOfDriver(v, cql), arrow, path);
+      throw fail();
+    case Type.Bool:
+      if (cql === "boolean") return (v) => v as boolean;
+      throw fail();
+    case Type.Binary:
+    case Type.LargeBinary:
+      if (cql === "blob") return (v) => v as Uint8Array;
+      throw fail();
+    case Type.Date:
+      if (cql === "date") return (v) => dateDays(v, path, arrow);
+      if (cql === "timestamp") return (v) => Math.floor((v as Date).getTime() / MILLIS_PER_DAY);
+      throw fail();
+    case Type.Timestamp:
+      if (cql === "timestamp") return (v) => BigInt((v as Date).getTime()) * 1000n;
+      if (cql === "date") return (v) => BigInt(dateDays(v, path, arrow)) * BigInt(MILLIS_PER_DAY) * 1000n;
+      throw fail();
+    default:
+      throw fail();
+  }
+}
+
+/**
+ * Builds the converter from driver values of `cql` to plain values of `arrow`; throws
+ * COLUMN_TYPE_MISMATCH (at planning time) when the column cannot be read as that type.
+ */
+export function readConverter(cql: CqlType, arrow: DataType, path: string): ReadConverter {
+  const wrapNull =
+    (convert: ReadConverter): ReadConverter =>
+    (v) =>
+      v === null || v === undefined ? null : convert(v);
+  if (cql.kind === "unsupported") throw unsupportedType(path, cql);
+  if (arrow.typeId === Type.Utf8 || arrow.typeId === Type.LargeUtf8) return wrapNull((v) => cqlLiteral(v, cql, false));
+  switch (cql.kind) {
+    case "scalar":
+      return wrapNull(scalarReader(cql.name, arrow, path, cql)!);
+    case "list":
+    case "set":
+    case "vector": {
+      if (arrow.typeId !== Type.List && arrow.typeId !== Type.FixedSizeList) throw notReadable(path, cql, arrow);
+      const element = readConverter(cql.element, arrow.children[0]!.type, `${path}[]`);
+      return wrapNull((v) => iterable(v).map(element));
+    }
+    case "map": {
+      if (arrow.typeId !== Type.Map) throw notReadable(path, cql, arrow);
+      const entries = arrow.children[0]!.type as Struct;
+      const key = readConverter(cql.key, entries.children[0]!.type, `${path}{key}`);
+      const value = readConverter(cql.value, entries.children[1]!.type, `${path}{value}`);
+      return wrapNull((v) => mapEntries(v).map(([k, val]): [PlainValue, PlainValue] => [key(k), value(val)]));
+    }
+    case "udt": {
+      if (arrow.typeId !== Type.Struct) throw notReadable(path, cql, arrow);
+      const fields = (arrow.children as Field[]).map((child) => {
+        const udtField = cql.fields.find((f) => f.name === child.name);
+        if (!udtField) {
+          const suggestion = closestMatch(child.name, cql.fields.map((f) => f.name));
+          throw invalidArgument(
+            "COLUMN_TYPE_MISMATCH",
+            `Field '${child.name}' of column '${path}' is not a field of the user-defined type ${cql.name}.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Its fields: ${cql.fields.map((f) => f.name).join(", ")}.`,
+            { column: `${path}.${child.name}`, cqlType: cql.name, suggestion: suggestion ?? "" },
+          );
+        }
+        return { name: child.name, convert: readConverter(udtField.type, child.type, `${path}.${child.name}`) };
+      });
+      return wrapNull((v) => {
+        const row = v as Record<string, unknown>;
+        const out: { [key: string]: PlainValue } = {};
+        for (const f of fields) out[f.name] = f.convert(row[f.name]);
+        return out;
+      });
+    }
+    case "tuple": {
+      if (arrow.typeId !== Type.Struct || arrow.children.length !== cql.elements.length) {
+        throw notReadable(path, cql, arrow, ` (a tuple reads as a struct with one field per element, ${cql.elements.length} here)`);
+      }
+      const fields = (arrow.children as Field[]).map((child, i) => ({ name: child.name, convert: readConverter(cql.elements[i]!, child.type, `${path}.${child.name}`) }));
+      return wrapNull((v) => {
+        const items = iterable(v);
+        const out: { [key: string]: PlainValue } = {};
+        fields.forEach((f, i) => (out[f.name] = f.convert(items[i])));
+        return out;
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes: plain value -> driver value
+// ---------------------------------------------------------------------------------------
+
+/** Where a value comes from, for error messages; the writer updates it as it goes. */
+export interface RowPosition {
+  /** Row index within the task. */
+  row: number;
+  /** Spark partition id of the task. */
+  partition: number;
+}
+
+export type WriteConverter = (value: PlainValue, at: RowPosition) => unknown;
+
+function notWritable(path: string, arrow: DataType, cql: CqlType, why = ""): ConduitError {
+  return invalidArgument(
+    "COLUMN_TYPE_MISMATCH",
+    `Column '${path}' is ${describeType(arrow)} in the DataFrame, but its CQL type is ${cqlTypeText(cql)}${why ? `: ${why}` : ""}. Cast the column to a type that converts (see the type mapping in the README), e.g. .withColumn("${path.split(/[.[{]/)[0]}", col("${path.split(/[.[{]/)[0]}").cast(...)).`,
+    { column: path, type: describeType(arrow), cqlType: cqlTypeText(cql) },
+  );
+}
+
+function badValue(errorClass: string, path: string, cql: CqlType, value: PlainValue, at: RowPosition, reason: string): ConduitError {
+  return invalidArgument(
+    errorClass,
+    `Column '${path}' (${cqlTypeText(cql)}) cannot take the value ${plainText(value)} in row ${at.row} of task ${at.partition}: ${reason}.`,
+    { column: path, cqlType: cqlTypeText(cql), value: plainText(value), row: String(at.row), partition: String(at.partition) },
+  );
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TIME_PATTERN = /^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$/;
+const DURATION_STANDARD = /^-?(\d+(y|mo|w|d|h|m|s|ms|us|µs|ns))+$/i;
+const DURATION_ISO = /^-?P(?=.)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/;
+const DURATION_ISO_ALT = /^-?P\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
+
+function toDriverBigDecimal(value: DecimalValue): unknown {
+  return new BigDecimal(types.Integer.fromString(value.unscaled.toString()), value.scale);
+}
+
+function toLocalTime(nanos: bigint): unknown {
+  return new types.LocalTime(types.Long.fromString(nanos.toString()));
+}
+
+/** Parses "HH:MM[:SS[.fffffffff]]" to nanoseconds since midnight, or undefined. */
+export function parseTime(text: string): bigint | undefined {
+  const m = TIME_PATTERN.exec(text.trim());
+  if (!m) return undefined;
+  const [h, min, s] = [Number(m[1]), Number(m[2]), Number(m[3] ?? "0")];
+  if (h > 23 || min > 59 || s > 59) return undefined;
+  const fraction = BigInt((m[4] ?? "").padEnd(9, "0") || "0");
+  return (BigInt(h) * 3600n + BigInt(min) * 60n + BigInt(s)) * 1_000_000_000n + fraction;
+}
+
+/** Integer plain value (number or bigint) or integral decimal as bigint; undefined when it has a fraction. */
+function integralOf(value: PlainValue): bigint | undefined {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number") return BigInt(value);
+  if (value instanceof DecimalValue) {
+    try {
+      return value.rescale(0).unscaled;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function integerWriter(target: CqlScalar, path: string, cql: CqlType): WriteConverter {
+  const bits = INT_BITS[target];
+  if (bits === undefined) {
+    // varint: any integer
+    return (v, at) => {
+      const n = integralOf(v);
+      if (n === undefined) throw badValue("VALUE_OUT_OF_RANGE", path, cql, v, at, "a varint holds whole numbers only");
+      return n;
+    };
+  }
+  const [min, max] = intRange(bits);
+  return (v, at) => {
+    const n = integralOf(v);
+    if (n === undefined) throw badValue("VALUE_OUT_OF_RANGE", path, cql, v, at, `${target} holds whole numbers only`);
+    if (n < min || n > max) throw badValue("VALUE_OUT_OF_RANGE", path, cql, v, at, `${target} holds ${min} to ${max}`);
+    return bits === 64 ? n : Number(n);
+  };
+}
+
+function stringScalarWriter(target: CqlScalar, path: string, cql: CqlType): WriteConverter | undefined {
+  switch (target) {
+    case "text":
+      return (v) => v as string;
+    case "ascii":
+      return (v, at) => {
+        if (!/^[\x00-\x7f]*$/.test(v as string)) throw badValue("INVALID_ASCII", path, cql, v, at, "ascii columns hold only US-ASCII characters");
+        return v;
+      };
+    case "uuid":
+      return (v, at) => {
+        const text = (v as string).trim();
+        if (!UUID_PATTERN.test(text)) throw badValue("INVALID_UUID", path, cql, v, at, "expected a UUID such as '550e8400-e29b-41d4-a716-446655440000'");
+        return types.Uuid.fromString(text.toLowerCase());
+      };
+    case "timeuuid":
+      return (v, at) => {
+        const text = (v as string).trim();
+        if (!UUID_PATTERN.test(text)) throw badValue("INVALID_UUID", path, cql, v, at, "expected a time-based (version 1) UUID");
+        if (text[14] !== "1") throw badValue("INVALID_UUID", path, cql, v, at, `a timeuuid must be a version 1 (time-based) UUID, this one is version ${text[14]}`);
+        return types.TimeUuid.fromString(text.toLowerCase());
+      };
+    case "inet":
+      return (v, at) => {
+        const text = (v as string).trim();
+        if (isIP(text) === 0) throw badValue("INVALID_INET", path, cql, v, at, "expected an IPv4 or IPv6 address such as '192.168.0.1' or '::1'");
+        return types.InetAddress.fromString(text);
+      };
+    case "duration":
+      return (v, at) => {
+        const text = (v as string).trim();
+        if (!DURATION_STANDARD.test(text) && !DURATION_ISO.test(text) && !DURATION_ISO_ALT.test(text)) {
+          throw badValue("INVALID_DURATION", path, cql, v, at, "expected a duration such as '1h30m', '2d', 'P1DT2H' or 'P0001-00-02T03:00:00'");
+        }
+        try {
+          return types.Duration.fromString(text);
+        } catch (cause) {
+          throw badValue("INVALID_DURATION", path, cql, v, at, `not a valid duration (${(cause as Error).message})`);
+        }
+      };
+    case "time":
+      return (v, at) => {
+        const nanos = parseTime(v as string);
+        if (nanos === undefined) throw badValue("INVALID_TIME", path, cql, v, at, "expected a time of day such as '13:45:00' or '13:45:00.123456789'");
+        return toLocalTime(nanos);
+      };
+    case "decimal":
+    case "varint":
+      return (v, at) => {
+        let parsed: DecimalValue;
+        try {
+          parsed = DecimalValue.parse(v as string);
+        } catch {
+          throw badValue("INVALID_NUMBER", path, cql, v, at, "expected a decimal number such as '12.50'");
+        }
+        if (target === "decimal") return toDriverBigDecimal(parsed);
+        return integerWriter("varint", path, cql)(parsed, at);
+      };
+    default:
+      return undefined;
+  }
+}
+
+function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: CqlType): WriteConverter {
+  const fail = (why?: string) => notWritable(path, arrow, cql, why);
+  switch (arrow.typeId) {
+    case Type.Utf8:
+    case Type.LargeUtf8: {
+      const writer = stringScalarWriter(target, path, cql);
+      if (writer) return writer;
+      throw fail();
+    }
+    case Type.Int: {
+      const int = arrow as unknown as ArrowInt;
+      if (target === "counter") throw fail("counter columns can only be incremented, which this connector does not do");
+      if (INT_BITS[target] !== undefined || target === "varint") return integerWriter(target, path, cql);
+      if (target === "decimal") return (v) => new BigDecimal(types.Integer.fromString(String(v)), 0);
+      if (target === "double" && int.bitWidth <= 32) return (v) => Number(v);
+      if (target === "float" && int.bitWidth <= 16) return (v) => Number(v);
+      if (target === "time" && int.bitWidth === 64) {
+        return (v, at) => {
+          const n = v as bigint;
+          if (n < 0n || n >= NANOS_PER_DAY) throw badValue("VALUE_OUT_OF_RANGE", path, cql, v, at, "time holds nanoseconds since midnight, 0 to 86399999999999");
+          return toLocalTime(n);
+        };
+      }
+      if (target === "double" || target === "float") throw fail(`a ${describeType(arrow)} does not always fit exactly; cast it to double or decimal first`);
+      throw fail();
+    }
+    case Type.Float: {
+      const precision = (arrow as unknown as { precision: number }).precision;
+      if (target === "double") return (v) => v as number;
+      if (target === "float") {
+        if (precision === 1) return (v) => v as number;
+        return (v, at) => {
+          const n = v as number;
+          const rounded = Math.fround(n);
+          if (Number.isFinite(n) && !Number.isFinite(rounded)) throw badValue("VALUE_OUT_OF_RANGE", path, cql, v, at, "it is beyond the range of a float (about 3.4E38)");
+          return rounded;
+        };
+      }
+      if (target === "decimal") throw fail("floating-point values are not exact; cast the column to a decimal(p,s) first");
+      throw fail();
+    }
+    case Type.Decimal: {
+      if (target === "decimal") return (v) => toDriverBigDecimal(v as DecimalValue);
+      if (INT_BITS[target] !== undefined || target === "varint") {
+        if (target === "counter") throw fail("counter columns can only be incremented, which this connector does not do");
+        return integerWriter(target, path, cql);
+      }
+      throw fail();
+    }
+    case Type.Bool:
+      if (target === "boolean") return (v) => v as boolean;
+      throw fail();
+    case Type.Binary:
+    case Type.LargeBinary:
+    case Type.FixedSizeBinary:
+      if (target === "blob") return (v) => Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
+      throw fail();
+    case Type.Date:
+      if (target === "date") return (v) => new LocalDate(v as number);
+      if (target === "timestamp") return (v) => new Date((v as number) * MILLIS_PER_DAY);
+      throw fail();
+    case Type.Timestamp:
+      // Cassandra stores milliseconds: the microseconds are truncated toward the past.
+      if (target === "timestamp") return (v) => new Date(Number(floorDiv(v as bigint, 1000n)));
+      throw fail();
+    default:
+      throw fail();
+  }
+}
+
+function nullInCollection(path: string, cql: CqlType, at: RowPosition): ConduitError {
+  return invalidArgument(
+    "NULL_IN_COLLECTION",
+    `Column '${path}' (${cqlTypeText(cql)}) holds a null element in row ${at.row} of task ${at.partition}; Cassandra collections cannot contain nulls. Remove the nulls (e.g. array_compact) before writing.`,
+    { column: path, cqlType: cqlTypeText(cql), row: String(at.row), partition: String(at.partition) },
+  );
+}
+
+/**
+ * Builds the converter from plain values of `arrow` to driver values for a column of
+ * `cql`; throws COLUMN_TYPE_MISMATCH (at planning time) when no conversion exists.
+ * Top-level nulls are the writer's business; nested nulls become null (UDT fields, tuple
+ * elements) or fail (collection elements).
+ */
+export function writeConverter(arrow: DataType, cql: CqlType, path: string): WriteConverter {
+  if (cql.kind === "unsupported") throw unsupportedType(path, cql);
+  if (arrow.typeId === Type.Null) return () => null;
+  const nested = (convert: WriteConverter, elementCql: CqlType): WriteConverter => {
+    return (v, at) => {
+      if (v === null) throw nullInCollection(path, elementCql, at);
+      return convert(v, at);
+    };
+  };
+  const nullable =
+    (convert: WriteConverter): WriteConverter =>
+    (v, at) =>
+      v === null ? null : convert(v, at);
+  switch (cql.kind) {
+    case "scalar":
+      return scalarWriter(arrow, cql.name, path, cql);
+    case "list":
+    case "set":
+    case "vector": {
+      if (arrow.typeId !== Type.List && arrow.typeId !== Type.FixedSizeList) throw notWritable(path, arrow, cql);
+      const element = nested(writeConverter(arrow.children[0]!.type, cql.element, `${path}[]`), cql);
+      if (cql.kind === "vector") {
+        const elementType = cqlTypeText(cql.element);
+        return (v, at) => {
+          const items = v as PlainValue[];
+          if (items.length !== cql.dimension) throw badValue("VECTOR_DIMENSION_MISMATCH", path, cql, v, at, `it has ${items.length} elements, the vector ${cql.dimension}`);
+          return new types.Vector(
+            items.map((item) => element(item, at)),
+            elementType,
+          );
+        };
+      }
+      return (v, at) => (v as PlainValue[]).map((item) => element(item, at));
+    }
+    case "map": {
+      if (arrow.typeId !== Type.Map) throw notWritable(path, arrow, cql);
+      const entries = arrow.children[0]!.type as Struct;
+      const key = nested(writeConverter(entries.children[0]!.type, cql.key, `${path}{key}`), cql);
+      const value = nested(writeConverter(entries.children[1]!.type, cql.value, `${path}{value}`), cql);
+      return (v, at) => {
+        const out = new Map<unknown, unknown>();
+        for (const [k, val] of v as Array<[PlainValue, PlainValue]>) out.set(key(k, at), value(val, at));
+        return out;
+      };
+    }
+    case "udt": {
+      if (arrow.typeId !== Type.Struct) throw notWritable(path, arrow, cql, "a user-defined type is written from a struct with the same field names");
+      const fields = (arrow.children as Field[]).map((child) => {
+        const udtField = cql.fields.find((f) => f.name === child.name);
+        if (!udtField) {
+          const suggestion = closestMatch(child.name, cql.fields.map((f) => f.name));
+          throw invalidArgument(
+            "UDT_FIELD_UNKNOWN",
+            `Field '${child.name}' of column '${path}' is not a field of the user-defined type ${cql.name}.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Its fields: ${cql.fields.map((f) => f.name).join(", ")}.`,
+            { column: `${path}.${child.name}`, cqlType: cql.name, suggestion: suggestion ?? "" },
+          );
+        }
+        return { name: child.name, convert: nullable(writeConverter(child.type, udtField.type, `${path}.${child.name}`)) };
+      });
+      return (v, at) => {
+        const row = v as { [key: string]: PlainValue };
+        const out: Record<string, unknown> = {};
+        for (const f of fields) out[f.name] = f.convert(row[f.name] ?? null, at);
+        return out;
+      };
+    }
+    case "tuple": {
+      if (arrow.typeId !== Type.Struct || arrow.children.length !== cql.elements.length) {
+        throw notWritable(path, arrow, cql, `a tuple is written from a struct with ${cql.elements.length} fields, taken in order`);
+      }
+      const fields = (arrow.children as Field[]).map((child, i) => ({ name: child.name, convert: nullable(writeConverter(child.type, cql.elements[i]!, `${path}.${child.name}`)) }));
+      return (v, at) => {
+        const row = v as { [key: string]: PlainValue };
+        return types.Tuple.fromArray(fields.map((f) => f.convert(row[f.name] ?? null, at)));
+      };
+    }
+  }
+}

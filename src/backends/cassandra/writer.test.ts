@@ -1,0 +1,334 @@
+import { describe, expect, it } from "vitest";
+import cassandra from "cassandra-driver";
+import { Bool, Field, Int32, Int64, Schema, Utf8, type RecordBatch } from "apache-arrow";
+import { silentLogger } from "../../core/logger.js";
+import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
+import { rejection } from "../../../tests/support/conduit-error.js";
+import { FakeClock } from "../dynamodb/test-fakes.js";
+import type { WritePlan } from "./planner.js";
+import { FakeCassandra, responseError } from "./test-fakes.js";
+import { scalar } from "./types.js";
+import { deleteQuery, insertQuery, MAX_BATCH_STATEMENTS, nextTimestamp, writeRows, type WriteTaskInput } from "./writer.js";
+
+const codes = cassandra.types.responseErrorCodes;
+const { types } = cassandra;
+
+// Table events(user text, seq int, note text, score bigint, id uuid): PRIMARY KEY ((user), seq)
+const schema = new Schema([new Field("user", new Utf8()), new Field("seq", new Int64()), new Field("note", new Utf8()), new Field("deleted", new Bool())]);
+const plan: WritePlan = {
+  keyspace: "ks",
+  table: "events",
+  partitionKey: ["user"],
+  clusteringKey: ["seq"],
+  columns: [
+    { name: "user", type: scalar("text") },
+    { name: "seq", type: scalar("int") },
+    { name: "note", type: scalar("text") },
+  ],
+};
+
+function batch(rows: PlainValue[][], s = schema): RecordBatch {
+  const builder = new BatchBuilder(s);
+  for (const row of rows) builder.appendRow(row);
+  return builder.flush();
+}
+
+async function* batches(list: RecordBatch[], pulled?: { count: number }): AsyncGenerator<RecordBatch> {
+  for (const b of list) {
+    if (pulled) pulled.count++;
+    yield b;
+  }
+}
+
+/** `count` rows of `users` distinct users (round robin), seq = row index. */
+function rows(count: number, users = count, start = 0): PlainValue[][] {
+  return Array.from({ length: count }, (_, i) => [`u${(start + i) % users}`, BigInt(start + i), `note${start + i}`, false]);
+}
+
+function setup(overrides: Partial<WriteTaskInput> = {}) {
+  const api = new FakeCassandra();
+  api.addTable(
+    "ks",
+    "events",
+    [
+      ["user", scalar("text")],
+      ["seq", scalar("int")],
+      ["note", scalar("text")],
+      ["score", scalar("bigint")],
+      ["id", scalar("uuid")],
+    ],
+    ["user"],
+    ["seq"],
+  );
+  const clock = new FakeClock(0.5);
+  const input = (list: RecordBatch[], extra: Partial<WriteTaskInput> = {}): WriteTaskInput => ({
+    api,
+    plan,
+    batches: batches(list),
+    concurrency: 4,
+    rowsPerBatch: 1000,
+    maxRetries: 5,
+    consistency: "LOCAL_QUORUM",
+    writeNulls: false,
+    clock,
+    signal: new AbortController().signal,
+    errorContext: { target: "127.0.0.1:9042", tls: false, keyspace: "ks", table: "events", operation: "write", username: undefined },
+    logger: silentLogger,
+    partitionId: 3,
+    ...overrides,
+    ...extra,
+  });
+  const stored = () => api.rowsOf("ks", "events");
+  return { api, clock, input, stored };
+}
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe("statements", () => {
+  it("insert the DataFrame's columns and delete by full primary key, with explicit timestamps", () => {
+    expect(insertQuery(plan)).toBe('INSERT INTO "ks"."events" ("user", "seq", "note") VALUES (?, ?, ?) USING TIMESTAMP ?');
+    expect(deleteQuery(plan)).toBe('DELETE FROM "ks"."events" USING TIMESTAMP ? WHERE "user" = ? AND "seq" = ?');
+  });
+
+  it("take timestamps that never go backwards", () => {
+    const clock = { now: () => 1000 };
+    const a = nextTimestamp(clock);
+    const b = nextTimestamp(clock);
+    expect(b).toBe(a + 1n);
+    expect(nextTimestamp({ now: () => 5_000_000_000_000 })).toBe(5_000_000_000_000_000n);
+  });
+});
+
+describe("writeRows", () => {
+  it("writes every row, converting values, at the write consistency", async () => {
+    const { api, input, stored } = setup();
+    const result = await writeRows(input([batch(rows(30)), batch(rows(20, 50, 30))]));
+    expect(result).toEqual({ rowsWritten: 50, rowsDeleted: 0, requests: 50, retries: 0 });
+    expect(stored()).toHaveLength(50);
+    expect(stored().find((r) => r.note === "note7")).toEqual({ user: "u7", seq: 7, note: "note7" });
+    expect(api.executes.every((e) => e.options.consistency === "LOCAL_QUORUM" && e.options.idempotent)).toBe(true);
+    expect(typeof api.executes[0]!.params[3]).toBe("bigint");
+  });
+
+  it("leaves null non-key values unset by default, so existing values stay", async () => {
+    const { api, input, stored } = setup();
+    api.put("ks", "events", { user: "a", seq: 1, note: "kept" });
+    await writeRows(input([batch([["a", 1n, null, false]])]));
+    expect(api.executes[0]!.params[2]).toBe(types.unset);
+    expect(stored()).toEqual([{ user: "a", seq: 1, note: "kept" }]);
+  });
+
+  it("writes nulls as nulls with write_nulls", async () => {
+    const { api, input, stored } = setup({ writeNulls: true });
+    api.put("ks", "events", { user: "a", seq: 1, note: "old" });
+    await writeRows(input([batch([["a", 1n, null, false]])]));
+    expect(api.executes[0]!.params[2]).toBeNull();
+    expect(stored()).toEqual([{ user: "a", seq: 1 }]);
+  });
+
+  it("deletes flagged rows by primary key and never writes the flag column", async () => {
+    const { api, input, stored } = setup({ plan: { ...plan, deleteFlag: { column: "deleted", value: "TRUE" } } });
+    api.put("ks", "events", { user: "gone", seq: 2, note: "old" });
+    const result = await writeRows(
+      input([
+        batch([
+          ["keep", 1n, "k", false],
+          ["gone", 2n, "g", true],
+          ["nullflag", 3n, "n", null],
+        ]),
+      ]),
+    );
+    expect(result).toMatchObject({ rowsWritten: 2, rowsDeleted: 1 });
+    expect(stored().map((r) => r.user).sort()).toEqual(["keep", "nullflag"]);
+    const deletes = api.executes.filter((e) => e.query.startsWith("DELETE"));
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0]!.params.slice(1)).toEqual(["gone", 2]);
+    expect(api.executes.every((e) => !e.query.includes("deleted"))).toBe(true);
+  });
+
+  it("matches a string delete flag exactly", async () => {
+    const s = new Schema([new Field("user", new Utf8()), new Field("seq", new Int32()), new Field("op", new Utf8())]);
+    const p: WritePlan = { ...plan, columns: plan.columns.slice(0, 2), deleteFlag: { column: "op", value: "D" } };
+    const { api, input, stored } = setup({ plan: p });
+    api.put("ks", "events", { user: "a", seq: 1 });
+    api.put("ks", "events", { user: "b", seq: 1 });
+    await writeRows(
+      input([
+        batch(
+          [
+            ["a", 1, "D"],
+            ["b", 1, "d"],
+          ],
+          s,
+        ),
+      ]),
+    );
+    expect(stored().map((r) => r.user)).toEqual(["b"]);
+  });
+
+  it("checks a whole batch's keys before sending any of its rows", async () => {
+    const { input, stored } = setup({ rowsPerBatch: 5 });
+    const error = await rejection(writeRows(input([batch(rows(5)), batch([...rows(3, 3, 5), ["x", null, "no seq", false], ...rows(2, 2, 9)])])));
+    expect(error.errorClass).toBe("KEY_VALUE_NULL");
+    expect(error.parameters).toMatchObject({ column: "seq", row: "8", partition: "3" });
+    expect(error.message).toContain("row 8 of task 3");
+    // The first batch was written, nothing of the second.
+    expect(stored().map((r) => r.seq).sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("rejects an empty single-column partition key", async () => {
+    const { input } = setup();
+    const error = await rejection(writeRows(input([batch([["", 1n, "x", false]])])));
+    expect(error.errorClass).toBe("KEY_VALUE_NULL");
+    expect(error.parameters).toMatchObject({ column: "user", value: "empty" });
+  });
+
+  it("converts a whole batch before sending it: an invalid UUID writes none of its rows", async () => {
+    const s = new Schema([new Field("user", new Utf8()), new Field("seq", new Int32()), new Field("id", new Utf8())]);
+    const p: WritePlan = { ...plan, columns: [...plan.columns.slice(0, 2), { name: "id", type: scalar("uuid") }] };
+    const { input, stored, api } = setup({ plan: p });
+    const error = await rejection(
+      writeRows(
+        input([
+          batch(
+            [
+              ["a", 1, "550e8400-e29b-41d4-a716-446655440000"],
+              ["b", 2, "550e8400-nope"],
+            ],
+            s,
+          ),
+        ]),
+      ),
+    );
+    expect(error.errorClass).toBe("INVALID_UUID");
+    expect(error.parameters).toMatchObject({ column: "id", value: "'550e8400-nope'", row: "1", partition: "3" });
+    expect(api.executes).toHaveLength(0);
+    expect(stored()).toHaveLength(0);
+  });
+
+  it("range-checks narrowing conversions, naming column, value and row", async () => {
+    const { input } = setup();
+    const error = await rejection(writeRows(input([batch([["a", 1n << 33n, "x", false]])])));
+    expect(error.errorClass).toBe("VALUE_OUT_OF_RANGE");
+    expect(error.parameters).toMatchObject({ column: "seq", value: String(1n << 33n), row: "0", cqlType: "int" });
+  });
+
+  it("keeps at most `concurrency` requests in flight and does not pull batches meanwhile", async () => {
+    const { api, input } = setup();
+    const gate = deferred();
+    api.gate = () => gate.promise;
+    const pulled = { count: 0 };
+    const list = [batch(rows(3)), batch(rows(3, 3, 3)), batch(rows(3, 3, 6))];
+    const done = writeRows({ ...input([]), rowsPerBatch: 1, concurrency: 2, batches: batches(list, pulled) });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(api.inFlight).toBe(2);
+    expect(pulled.count).toBe(1);
+    gate.resolve();
+    const result = await done;
+    expect(result.rowsWritten).toBe(9);
+    expect(api.maxInFlight).toBe(2);
+    expect(pulled.count).toBe(3);
+  });
+
+  it("sends rows of one buffer that share a partition key as unlogged batches", async () => {
+    const { api, input, stored } = setup();
+    // 250 rows of 2 users (125 each) plus 3 rows of distinct users, in one buffer.
+    const list = [batch([...rows(250, 2), ["solo1", 1n, "a", false], ["solo2", 1n, "b", false], ["solo3", 1n, "c", false]])];
+    const result = await writeRows(input(list));
+    expect(result.rowsWritten).toBe(253);
+    expect(stored()).toHaveLength(253);
+    expect(api.batches.map((b) => b.statements.length)).toEqual([MAX_BATCH_STATEMENTS, 25, MAX_BATCH_STATEMENTS, 25]);
+    for (const b of api.batches) expect(new Set(b.statements.map((s) => s.params[0])).size).toBe(1);
+    expect(api.executes).toHaveLength(3);
+    expect(result.requests).toBe(7);
+  });
+
+  it("sends one statement per request without grouping", async () => {
+    const { api, input } = setup({ groupByPartition: false });
+    await writeRows(input([batch(rows(20, 2))]));
+    expect(api.batches).toHaveLength(0);
+    expect(api.executes).toHaveLength(20);
+  });
+
+  it("buffers rows_per_batch rows before sending", async () => {
+    const { api, input } = setup({ rowsPerBatch: 10 });
+    const gate = deferred();
+    api.gate = () => gate.promise;
+    const done = writeRows(input([batch(rows(15, 15))]));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(api.executes).toHaveLength(4); // the first buffer of 10, four requests in flight
+    gate.resolve();
+    await done;
+    expect(api.executes).toHaveLength(15);
+  });
+
+  it("lets the later row win when a task holds a primary key twice, whatever order requests complete in", async () => {
+    const { api, input, stored } = setup({ rowsPerBatch: 1 });
+    const first = deferred();
+    api.gate = (_q, call) => (call === 0 ? first.promise : Promise.resolve());
+    const done = writeRows(
+      input([
+        batch([
+          ["a", 1n, "old", false],
+          ["a", 1n, "new", false],
+        ]),
+      ]),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    first.resolve();
+    await done;
+    expect(stored()).toEqual([{ user: "a", seq: 1, note: "new" }]);
+  });
+
+  it("retries timeouts and unavailable replicas with backoff", async () => {
+    const { api, input, clock, stored } = setup();
+    api.fail = (_q, call) => {
+      if (call === 0) throw responseError(codes.writeTimeout, "Operation timed out - received only 0 responses.");
+      if (call === 1) throw responseError(codes.unavailableException, "Cannot achieve consistency level LOCAL_QUORUM");
+    };
+    const result = await writeRows(input([batch(rows(1))]));
+    expect(result).toEqual({ rowsWritten: 1, rowsDeleted: 0, requests: 3, retries: 2 });
+    expect(clock.sleeps).toEqual([50, 100]);
+    expect(stored()).toHaveLength(1);
+  });
+
+  it("fails after max_retries, saying what stays written", async () => {
+    const { api, input } = setup({ maxRetries: 2, concurrency: 1, rowsPerBatch: 1 });
+    api.fail = (_q, call) => {
+      if (call >= 2) throw responseError(codes.writeTimeout, "Operation timed out");
+    };
+    const error = await rejection(writeRows(input([batch(rows(5))])));
+    expect(error.code).toBe("DEADLINE_EXCEEDED");
+    expect(error.errorClass).toBe("CASSANDRA_TIMEOUT");
+    expect(error.parameters).toMatchObject({ retries: "2", written: "2" });
+    expect(error.message).toContain("stay written");
+  });
+
+  it("does not retry errors that a retry cannot fix", async () => {
+    const { api, input } = setup();
+    api.fail = () => {
+      throw responseError(codes.invalid, "Invalid null value in condition for column user");
+    };
+    const error = await rejection(writeRows(input([batch(rows(1))])));
+    expect(error.errorClass).toBe("CASSANDRA_INVALID_QUERY");
+    expect(api.executes).toHaveLength(1);
+  });
+
+  it("stops with CANCELLED when the signal aborts", async () => {
+    const controller = new AbortController();
+    const { api, input } = setup({ signal: controller.signal, rowsPerBatch: 1, concurrency: 1 });
+    const gate = deferred();
+    api.gate = () => gate.promise;
+    const done = writeRows(input([batch(rows(5))]));
+    await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    gate.resolve();
+    const error = await rejection(done);
+    expect(error.code).toBe("CANCELLED");
+    expect(api.executes.length).toBeLessThan(5);
+  });
+});

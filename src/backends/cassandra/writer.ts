@@ -1,0 +1,371 @@
+/**
+ * Writes one Spark task's rows with prepared statements.
+ *
+ * - Rows become `INSERT INTO "ks"."tbl" (<the DataFrame's columns>) VALUES (...) USING TIMESTAMP ?`.
+ *   A row whose delete-flag value equals `delete_flag_value` becomes
+ *   `DELETE FROM "ks"."tbl" USING TIMESTAMP ? WHERE <every primary-key column> = ?` instead.
+ *   The delete-flag column itself is never written.
+ * - Null values of non-key columns are left unset by default: the column keeps what it held
+ *   and no tombstone is created (`write_nulls` writes them as nulls instead). Cassandra
+ *   stores an empty non-frozen collection as no value at all, so it reads back as null.
+ * - Every statement carries its own write timestamp, taken in row order from a clock that
+ *   never goes backwards, so when a task holds the same primary key twice the later row
+ *   wins whatever order the requests complete in.
+ * - Primary-key nulls (and an empty value of a single-column partition key, which Cassandra
+ *   rejects) fail with KEY_VALUE_NULL, and any value that does not convert fails with an
+ *   error naming the column, value and row, for the whole Arrow batch before any of its
+ *   rows is sent: a bad row in a batch writes none of that batch's rows.
+ * - Up to `rows_per_batch` statements are buffered; a full buffer is sent with at most
+ *   `concurrency` requests in flight. Rows of one buffer that share a partition key are
+ *   sent as UNLOGGED batches of up to MAX_BATCH_STATEMENTS (a single-partition batch is one
+ *   mutation, applied atomically on each replica and not subject to the multi-partition
+ *   batch size limits); other rows go one statement per request. The next Arrow batch is
+ *   not pulled while `concurrency` requests are in flight, so memory stays bounded by one
+ *   buffer, the requests in flight and one Arrow batch.
+ * - Timeouts, unavailable replicas and overloaded nodes are retried `max_retries` times
+ *   with exponential backoff and jitter; the statements are idempotent (fixed timestamps).
+ *
+ * `rowsWritten`/`rowsDeleted` count rows whose request Cassandra acknowledged.
+ */
+import cassandra from "cassandra-driver";
+import { Type, type DataType, type RecordBatch, type Vector } from "apache-arrow";
+import type { WriteResult } from "../../core/connector.js";
+import { ConduitError, invalidArgument } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
+import type { Clock } from "../dynamodb/client.js";
+import type { CassandraApi, Statement } from "./client.js";
+import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
+import type { ConsistencyLevel } from "./options.js";
+import type { WritePlan } from "./planner.js";
+import { quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
+
+/** Statements of one UNLOGGED batch at most. */
+export const MAX_BATCH_STATEMENTS = 100;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_CAP_MS = 5_000;
+
+const unset = cassandra.types.unset;
+
+export function insertQuery(plan: WritePlan): string {
+  const columns = plan.columns.map((c) => quoteIdentifier(c.name));
+  return `INSERT INTO ${quoteIdentifier(plan.keyspace)}.${quoteIdentifier(plan.table)} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) USING TIMESTAMP ?`;
+}
+
+export function deleteQuery(plan: WritePlan): string {
+  const keys = [...plan.partitionKey, ...plan.clusteringKey].map((k) => `${quoteIdentifier(k)} = ?`);
+  return `DELETE FROM ${quoteIdentifier(plan.keyspace)}.${quoteIdentifier(plan.table)} USING TIMESTAMP ? WHERE ${keys.join(" AND ")}`;
+}
+
+let lastTimestamp = 0n;
+
+/** Write timestamps in microseconds: the clock's time, strictly increasing within this process. */
+export function nextTimestamp(clock: Pick<Clock, "now">): bigint {
+  const now = BigInt(Math.floor(clock.now())) * 1000n;
+  lastTimestamp = now > lastTimestamp ? now : lastTimestamp + 1n;
+  return lastTimestamp;
+}
+
+interface Pending {
+  statement: Statement;
+  /** Partition key text, for grouping. */
+  partition: string;
+  isDelete: boolean;
+}
+
+export interface WriterStats {
+  written: number;
+  deleted: number;
+  requests: number;
+  batches: number;
+  retries: number;
+}
+
+export interface StatementWriterConfig {
+  api: CassandraApi;
+  concurrency: number;
+  rowsPerBatch: number;
+  maxRetries: number;
+  consistency: ConsistencyLevel;
+  /** Send rows of one buffer that share a partition key as UNLOGGED batches (default true). */
+  groupByPartition: boolean;
+  clock: Clock;
+  signal: AbortSignal;
+  errorContext: ErrorContext;
+  logger: Logger;
+}
+
+/** Buffers statements and sends them with bounded concurrency; throws the first failure. */
+export class StatementWriter {
+  readonly stats: WriterStats = { written: 0, deleted: 0, requests: 0, batches: 0, retries: 0 };
+  private buffer: Pending[] = [];
+  private readonly active = new Set<Promise<void>>();
+  private failure: unknown;
+  private readonly stop = new AbortController();
+
+  constructor(private readonly config: StatementWriterConfig) {}
+
+  private get where(): string {
+    return `${this.config.errorContext.keyspace}.${this.config.errorContext.table}`;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.config.signal.aborted) throw cancelled(`Writing to Cassandra table ${this.where}`, this.config.signal.reason);
+  }
+
+  /** Queues statements; sends the buffer whenever it is full (may wait for free request slots). */
+  async add(items: Pending[]): Promise<void> {
+    this.throwIfFailed();
+    for (const item of items) {
+      this.buffer.push(item);
+      if (this.buffer.length >= this.config.rowsPerBatch) await this.sendBuffer();
+    }
+  }
+
+  private async sendBuffer(): Promise<void> {
+    const buffer = this.buffer;
+    this.buffer = [];
+    if (buffer.length === 0) return;
+    if (!this.config.groupByPartition) {
+      for (const item of buffer) await this.dispatch([item]);
+      return;
+    }
+    const groups = new Map<string, Pending[]>();
+    for (const item of buffer) {
+      const group = groups.get(item.partition);
+      if (group) group.push(item);
+      else groups.set(item.partition, [item]);
+    }
+    for (const group of groups.values()) {
+      for (let i = 0; i < group.length; i += MAX_BATCH_STATEMENTS) await this.dispatch(group.slice(i, i + MAX_BATCH_STATEMENTS));
+    }
+  }
+
+  /** Waits for a free slot, then starts the request. */
+  private async dispatch(items: Pending[]): Promise<void> {
+    while (this.active.size >= this.config.concurrency) {
+      await Promise.race(this.active);
+      this.throwIfFailed();
+    }
+    this.throwIfFailed();
+    const request: Promise<void> = this.send(items)
+      .catch((error: unknown) => {
+        if (this.failure === undefined) this.failure = error;
+        this.stop.abort();
+      })
+      .finally(() => this.active.delete(request));
+    this.active.add(request);
+  }
+
+  private async send(items: Pending[]): Promise<void> {
+    const { api, consistency, maxRetries, clock } = this.config;
+    const options = { consistency, idempotent: true };
+    for (let attempt = 0; ; attempt++) {
+      this.stats.requests++;
+      try {
+        if (items.length === 1) await api.execute(items[0]!.statement.query, items[0]!.statement.params, options);
+        else {
+          this.stats.batches++;
+          await api.batch(
+            items.map((i) => i.statement),
+            options,
+          );
+        }
+        break;
+      } catch (error) {
+        if (this.stop.signal.aborted) throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, error);
+        if (attempt >= maxRetries || !isRetryable(error)) throw this.exhausted(error, attempt);
+        this.stats.retries++;
+        const delay = clock.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: items.length, attempt: attempt + 1, delayMs: Math.round(delay) });
+        try {
+          await clock.sleep(delay, this.stop.signal);
+        } catch (sleepError) {
+          throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, sleepError);
+        }
+      }
+    }
+    for (const item of items) {
+      if (item.isDelete) this.stats.deleted++;
+      else this.stats.written++;
+    }
+  }
+
+  private exhausted(error: unknown, attempt: number): ConduitError {
+    const translated = translateCassandraError(error, this.config.errorContext);
+    if (attempt === 0) return translated;
+    return new ConduitError({
+      code: translated.code,
+      errorClass: translated.errorClass,
+      message: `${translated.message} (after ${attempt} retries; this task had written ${this.stats.written} and deleted ${this.stats.deleted} rows, which stay written)`,
+      parameters: { ...translated.parameters, retries: String(attempt), written: String(this.stats.written), deleted: String(this.stats.deleted) },
+      cause: error,
+    });
+  }
+
+  /** Sends what is buffered and waits for every request; throws the first failure. */
+  async flush(): Promise<void> {
+    this.throwIfFailed();
+    await this.sendBuffer();
+    while (this.active.size > 0) await Promise.race(this.active);
+    this.throwIfFailed();
+  }
+
+  /** Drops the buffer, stops retries and waits for requests in flight to settle. */
+  async abort(): Promise<void> {
+    this.buffer = [];
+    this.stop.abort();
+    while (this.active.size > 0) await Promise.race(this.active);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows -> statements
+// ---------------------------------------------------------------------------------------
+
+/** Exact text of a key value, for grouping rows by partition. */
+function keyText(value: PlainValue): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value instanceof Uint8Array) return `0x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
+  if (value instanceof DecimalValue) return `${value.unscaled}e-${value.scale}`;
+  if (typeof value === "object" && value !== null) return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
+  return String(value);
+}
+
+/** The delete-flag value as text: booleans as true/false, numbers as written. */
+function flagText(value: PlainValue): string | undefined {
+  if (value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "boolean" || typeof value === "number" || typeof value === "bigint") return String(value);
+  if (value instanceof DecimalValue) return value.toNormalizedString();
+  return undefined;
+}
+
+export interface WriteTaskInput {
+  api: CassandraApi;
+  plan: WritePlan;
+  batches: AsyncIterable<RecordBatch>;
+  concurrency: number;
+  rowsPerBatch: number;
+  maxRetries: number;
+  consistency: ConsistencyLevel;
+  /** Write nulls of non-key columns as nulls (tombstones) instead of leaving them unset. */
+  writeNulls: boolean;
+  /** Send rows sharing a partition key as UNLOGGED batches (default true). */
+  groupByPartition?: boolean;
+  clock: Clock;
+  signal: AbortSignal;
+  errorContext: ErrorContext;
+  logger: Logger;
+  /** For error messages. */
+  partitionId: number;
+}
+
+function missingColumn(batch: RecordBatch, name: string, plan: WritePlan, partitionId: number, errorClass: string): never {
+  throw invalidArgument(
+    errorClass,
+    `Column '${name}' of the write plan for ${plan.keyspace}.${plan.table} is missing from the rows sent by task ${partitionId}; columns present: ${batch.schema.fields.map((f) => f.name).join(", ")}.`,
+    { column: name, keyspace: plan.keyspace, table: plan.table },
+  );
+}
+
+function mayBeEmpty(type: DataType): boolean {
+  return type.typeId === Type.Utf8 || type.typeId === Type.LargeUtf8 || type.typeId === Type.Binary || type.typeId === Type.LargeBinary;
+}
+
+function isEmptyValue(value: PlainValue): boolean {
+  return (typeof value === "string" && value === "") || (value instanceof Uint8Array && value.length === 0);
+}
+
+/** Throws KEY_VALUE_NULL for the first null (or, for a single-column partition key, empty) key of a batch. */
+function checkKeyColumn(vector: Vector, name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
+  const checkEmpty = rejectEmpty && mayBeEmpty(vector.type);
+  if (vector.nullCount === 0 && !checkEmpty) return;
+  for (let r = 0; r < vector.length; r++) {
+    const value = readValue(vector, r);
+    if (value === null || (checkEmpty && isEmptyValue(value))) {
+      const what = value === null ? "null" : "empty";
+      throw invalidArgument(
+        "KEY_VALUE_NULL",
+        `Primary-key column '${name}' of ${plan.keyspace}.${plan.table} is ${what} in row ${firstRow + r} of task ${partitionId}. ${value === null ? "Cassandra keys can never be null" : "Cassandra rejects an empty partition key"}: filter these rows out or fill the key before writing. No row of this Arrow batch was written.`,
+        { column: name, keyspace: plan.keyspace, table: plan.table, row: String(firstRow + r), partition: String(partitionId), value: what },
+      );
+    }
+  }
+}
+
+/** Writes every row of a task; returns the counts Cassandra acknowledged. */
+export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
+  const { plan, partitionId, clock } = input;
+  const writer = new StatementWriter({
+    api: input.api,
+    concurrency: input.concurrency,
+    rowsPerBatch: input.rowsPerBatch,
+    maxRetries: input.maxRetries,
+    consistency: input.consistency,
+    groupByPartition: input.groupByPartition ?? true,
+    clock,
+    signal: input.signal,
+    errorContext: input.errorContext,
+    logger: input.logger,
+  });
+  const insert = insertQuery(plan);
+  const remove = deleteQuery(plan);
+  const keyNames = [...plan.partitionKey, ...plan.clusteringKey];
+  const keySet = new Set(keyNames);
+  const flagColumn = plan.deleteFlag?.column;
+  const flagValue = plan.deleteFlag?.value;
+  const nullValue = input.writeNulls ? null : unset;
+  const position: RowPosition = { row: 0, partition: partitionId };
+  let converters: WriteConverter[] | undefined;
+  let convertersFor: RecordBatch["schema"] | undefined;
+  try {
+    for await (const batch of input.batches) {
+      const firstRow = position.row;
+      const vectors = plan.columns.map((c) => batch.getChild(c.name) ?? missingColumn(batch, c.name, plan, partitionId, "COLUMN_MISSING"));
+      // Checked for the whole batch before any of its rows is queued, so a bad key in a
+      // batch writes none of that batch's rows.
+      plan.columns.forEach((c, i) => {
+        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
+      });
+      if (converters === undefined || convertersFor !== batch.schema) {
+        converters = plan.columns.map((c, i) => writeConverter(vectors[i]!.type, c.type, c.name));
+        convertersFor = batch.schema;
+      }
+      const flagVector = flagColumn === undefined ? undefined : (batch.getChild(flagColumn) ?? missingColumn(batch, flagColumn, plan, partitionId, "DELETE_FLAG_COLUMN_MISSING"));
+      const keyIndexes = keyNames.map((k) => plan.columns.findIndex((c) => c.name === k));
+      const partitionIndexes = plan.partitionKey.map((k) => plan.columns.findIndex((c) => c.name === k));
+      const pending: Pending[] = [];
+      for (let r = 0; r < batch.numRows; r++, position.row++) {
+        let isDelete = false;
+        if (flagVector !== undefined) {
+          const text = flagText(readValue(flagVector, r));
+          isDelete = text !== undefined && (text === flagValue || (flagVector.type.typeId === Type.Bool && text === flagValue!.trim().toLowerCase()));
+        }
+        let partition = "";
+        for (const i of partitionIndexes) partition += `${keyText(readValue(vectors[i]!, r))}\u0000`;
+        const timestamp = nextTimestamp(clock);
+        if (isDelete) {
+          const keys = keyIndexes.map((c) => converters![c]!(readValue(vectors[c]!, r), position));
+          pending.push({ statement: { query: remove, params: [timestamp, ...keys] }, partition, isDelete });
+          continue;
+        }
+        const values = new Array<unknown>(plan.columns.length + 1);
+        for (let c = 0; c < plan.columns.length; c++) {
+          const value = readValue(vectors[c]!, r);
+          values[c] = value === null ? nullValue : converters[c]!(value, position);
+        }
+        values[plan.columns.length] = timestamp;
+        pending.push({ statement: { query: insert, params: values }, partition, isDelete });
+      }
+      await writer.add(pending);
+    }
+    await writer.flush();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  input.logger.debug("wrote Cassandra task", { keyspace: plan.keyspace, table: plan.table, partition: partitionId, ...writer.stats });
+  return { rowsWritten: writer.stats.written, rowsDeleted: writer.stats.deleted, requests: writer.stats.requests, retries: writer.stats.retries };
+}
