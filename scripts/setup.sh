@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine, idempotently:
 # npm packages (from package-lock.json), a Python venv with pyspark and the pinned
-# dev tools, the service build, and the Python shim installed into the venv.
-# Needs: Node 20+, npm, Python 3.10+, Java 17 (for Spark and DynamoDB Local).
+# dev tools, Apache Cassandra's jars from Maven Central (for the local Cassandra that tests
+# and the quickstart run), the service build, and the Python shim installed into the venv.
+# Needs: Node 20+, npm, Python 3.10+, Java 17 (for Spark, DynamoDB Local and Cassandra),
+# Maven 3 and openssl (for the local Cassandra's jars and its TLS certificates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,7 +15,9 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but 
 need node "Node.js 20 or newer"
 need npm "npm"
 need python3 "Python 3.10 or newer"
-need java "Java 17 (Spark 4 and DynamoDB Local run on it)"
+need java "Java 17 (Spark 4, DynamoDB Local and Cassandra run on it)"
+need mvn "Maven 3, which fetches Apache Cassandra from Maven Central (e.g. apt-get install maven)"
+need openssl "openssl, which makes the local Cassandra's TLS certificates"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || { echo "setup: Node $node_major found; Node 20 or newer is required" >&2; exit 1; }
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
@@ -33,6 +37,16 @@ if [ ! -x .venv/bin/python ] || [ ! -f .venv/.setup-hash ] || [ "$(cat .venv/.se
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt
   echo "$req_hash" > .venv/.setup-hash
+fi
+
+# Apache Cassandra (cassandra-all and its runtime dependencies) for scripts/local-cassandra.mjs.
+cassandra_lib="$root/.local/cassandra/lib"
+pom_hash=$(sha256sum scripts/cassandra/pom.xml | cut -c1-16)
+if [ ! -f "$cassandra_lib/.setup-hash" ] || [ "$(cat "$cassandra_lib/.setup-hash")" != "$pom_hash" ]; then
+  say "Apache Cassandra jars from Maven Central (.local/cassandra/lib)"
+  rm -rf "$cassandra_lib"
+  mvn -q -B -f scripts/cassandra/pom.xml dependency:copy-dependencies -DoutputDirectory="$cassandra_lib"
+  echo "$pom_hash" > "$cassandra_lib/.setup-hash"
 fi
 
 say "build the service and the Python stubs"

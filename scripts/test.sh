@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole test suite, from a fresh machine: set-up, then static checks
-# (tsc, eslint, ruff), vitest (unit, transport, integration against DynamoDB Local) and
-# pytest (shim unit tests, end-to-end through real PySpark, classic and Spark Connect).
+# (tsc, eslint, ruff), vitest (unit, transport, integration against DynamoDB Local and
+# a local Cassandra) and pytest (shim unit tests, end-to-end through real PySpark,
+# classic and Spark Connect).
 # Ends with one line: "N passed, N failed, N skipped" summing every suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,22 +17,39 @@ if ! bash scripts/setup.sh; then
 fi
 
 state="$root/.local/test-dynamodb"
+cassandra_state="$root/.local/test-cassandra"
 runtime=$(mktemp -d /tmp/spark-conduit-test.XXXXXX)
+cassandra_pid=
 cleanup() {
+  # A Cassandra start still under way first finishes (or fails), then it is stopped.
+  [ -z "$cassandra_pid" ] || wait "$cassandra_pid" >/dev/null 2>&1 || true
   SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python -m spark_conduit stop >/dev/null 2>&1 || true
   node scripts/local-dynamodb.mjs stop --state-dir "$state" >/dev/null 2>&1 || true
+  node scripts/local-cassandra.mjs stop --state-dir "$cassandra_state" >/dev/null 2>&1 || true
   rm -rf "$runtime"
 }
 trap cleanup EXIT
 
+# Cassandra takes longest: start it in the background while DynamoDB Local starts.
+node scripts/local-cassandra.mjs start --state-dir "$cassandra_state" >"$results/cassandra-start.json" 2>"$results/cassandra-start.log" &
+cassandra_pid=$!
 if ! endpoint=$(node scripts/local-dynamodb.mjs start --state-dir "$state"); then
   echo "DynamoDB Local did not start (see $state/dynamodb-local.log)"
   echo "0 passed, 1 failed"
   exit 1
 fi
+if ! wait "$cassandra_pid"; then
+  cat "$results/cassandra-start.log"
+  echo "Cassandra did not start (see $cassandra_state/system.log and output.log)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 export SPARK_CONDUIT_TEST_DYNAMODB_ENDPOINT="$endpoint"
+SPARK_CONDUIT_TEST_CASSANDRA=$(cat "$results/cassandra-start.json")
+export SPARK_CONDUIT_TEST_CASSANDRA
 export SPARK_CONDUIT_RUNTIME_DIR="$runtime"
-echo "DynamoDB Local at $endpoint; embedded service runtime dir $runtime"
+cassandra_at=$(node -p 'const c = JSON.parse(process.argv[1]); `${c.host}:${c.port} (Cassandra ${c.version})`' "$SPARK_CONDUIT_TEST_CASSANDRA")
+echo "DynamoDB Local at $endpoint; Cassandra at $cassandra_at; embedded service runtime dir $runtime"
 
 # Static checks count as one test each.
 check() {
