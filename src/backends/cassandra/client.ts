@@ -153,7 +153,7 @@ export function clientConfigFromOptions(options: CassandraOptions): ClientConfig
     localDataCenter: options.local_datacenter,
     connectTimeoutMs: options.connect_timeout_ms,
     requestTimeoutMs: options.request_timeout_ms,
-    connectionsPerHost: connectionsFor(options.concurrency ?? 100),
+    connectionsPerHost: connectionsFor(options.concurrency),
   };
 }
 

@@ -303,6 +303,10 @@ describe("writes: plain value -> driver value", () => {
     expect(vector.elements).toEqual([0.5, 1]);
     expect(error(() => write(arrowList(new Float64()), { kind: "vector", element: scalar("float"), dimension: 3 }, [0.5])).errorClass).toBe("VECTOR_DIMENSION_MISMATCH");
     expect(write(new Null(), scalar("int"), null)).toBeNull();
+    // Empty collections are bound pre-serialized (the driver would bind [] as null).
+    expect(write(arrowList(new Int32()), list(scalar("int"), true), [])).toEqual(Buffer.alloc(4));
+    expect(write(arrowMap(new Utf8(), new Int64()), map(scalar("text"), scalar("int")), [])).toEqual(Buffer.alloc(4));
+    expect(write(arrowList(arrowList(new Int32())), list(list(scalar("int"), true)), [[]])).toEqual([Buffer.alloc(4)]);
   });
 
   it("refuses nulls inside collections and unknown UDT fields", () => {

@@ -39,7 +39,9 @@
  *   - date -> date or timestamp (midnight UTC); bigint (nanoseconds) or string -> time;
  *   - arrays -> list, set, vector (exact dimension); maps -> map; structs -> UDT (by field
  *     name; UDT fields the struct lacks are written as null) or tuple (by position).
- *   Collections cannot hold nulls in Cassandra: a null element is NULL_IN_COLLECTION.
+ *   Collections cannot hold nulls in Cassandra: a null element is NULL_IN_COLLECTION. An
+ *   empty collection is written as one (a frozen one reads back empty; Cassandra stores an
+ *   empty non-frozen collection as no value, so that reads back as null).
  */
 import cassandra from "cassandra-driver";
 import { isIP } from "node:net";
@@ -855,6 +857,14 @@ function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: Cql
   }
 }
 
+/**
+ * An empty collection, already serialized (element count 0). The driver would bind `[]`
+ * as null, which would make an empty frozen collection read back as null.
+ */
+export function emptyCollection(): Buffer {
+  return Buffer.alloc(4);
+}
+
 function nullInCollection(path: string, cql: CqlType, at: RowPosition): ConduitError {
   return invalidArgument(
     "NULL_IN_COLLECTION",
@@ -901,7 +911,7 @@ export function writeConverter(arrow: DataType, cql: CqlType, path: string): Wri
           );
         };
       }
-      return (v, at) => (v as PlainValue[]).map((item) => element(item, at));
+      return (v, at) => ((v as PlainValue[]).length === 0 ? emptyCollection() : (v as PlainValue[]).map((item) => element(item, at)));
     }
     case "map": {
       if (arrow.typeId !== Type.Map) throw notWritable(path, arrow, cql);
@@ -909,6 +919,7 @@ export function writeConverter(arrow: DataType, cql: CqlType, path: string): Wri
       const key = nested(writeConverter(entries.children[0]!.type, cql.key, `${path}{key}`), cql);
       const value = nested(writeConverter(entries.children[1]!.type, cql.value, `${path}{value}`), cql);
       return (v, at) => {
+        if ((v as Array<[PlainValue, PlainValue]>).length === 0) return emptyCollection();
         const out = new Map<unknown, unknown>();
         for (const [k, val] of v as Array<[PlainValue, PlainValue]>) out.set(key(k, at), value(val, at));
         return out;
