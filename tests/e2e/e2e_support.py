@@ -1,10 +1,18 @@
-"""Helpers for the end-to-end tests (imported by conftest.py and the test modules)."""
+"""Helpers for the end-to-end tests (imported by conftest.py and the test modules).
+
+Shared by both databases: infrastructure checks (``missing``), running node scripts,
+the error assertions, and the streaming helpers. Then one test-access class per database,
+independent of the connector under test: ``DynamoDb`` (tests/e2e/dynamodb_helper.mjs, AWS
+SDK for JavaScript) and ``Cassandra`` (scripts/cql.mjs, the npm cassandra-driver).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import time
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("dynamodb_helper.mjs")
+CQL = ROOT / "scripts" / "cql.mjs"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CREDENTIALS = {"aws_access_key_id": "dummy", "aws_secret_access_key": "dummy"}
 
@@ -27,8 +36,94 @@ def is_connect(session) -> bool:
     return type(session).__module__.startswith("pyspark.sql.connect")
 
 
-def run(command: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
+def run(command: list[str], timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, **env} if env else None,
+    )
+
+
+# --- What a user sees when something fails ---------------------------------------------
+
+
+def failure(action: Callable[[], object]) -> str:
+    """Runs ``action``, which must fail; returns the text the user sees."""
+    with pytest.raises(Exception) as excinfo:
+        action()
+    return str(excinfo.value)
+
+
+def assert_error(text: str, error_class: str, *names: str, secrets: Iterable[str] = ("dummy-secret",)) -> None:
+    """The message carries ``[ERROR_CLASS]`` and every name; no ``undefined``, no secret."""
+    assert f"[{error_class}]" in text, text[:3000]
+    for name in names:
+        assert name in text, f"{name!r} not in: {text[:3000]}"
+    assert "undefined" not in text
+    for secret in secrets:
+        assert secret not in text, "a credential appears in the message"
+
+
+# --- Streaming ---------------------------------------------------------------------------
+
+
+RATE_ROWS_PER_SECOND = 20
+
+
+def rate_source(spark):
+    """Spark's rate source (columns ``timestamp``, ``value`` = 0, 1, 2, ...), two partitions."""
+    return (
+        spark.readStream.format("rate")
+        .option("rowsPerSecond", str(RATE_ROWS_PER_SECOND))
+        .option("numPartitions", "2")
+        .load()
+    )
+
+
+def wait_for_batches(query, count: int, first_batch: bool = False, timeout: float = 120.0) -> int:
+    """Waits until ``count`` micro-batches with rows completed; returns the last batch id
+    seen (or the first one, with ``first_batch``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if query.exception() is not None:
+            raise AssertionError(f"streaming query failed: {query.exception()}")
+        progress = [p for p in query.recentProgress if (p.numInputRows or 0) > 0]
+        if first_batch and progress:
+            return progress[0].batchId
+        if len(progress) >= count:
+            return progress[-1].batchId
+        time.sleep(0.5)
+    pytest.fail(f"the streaming query did not complete {count} batches in {timeout:.0f} s: {query.status}")
+
+
+def committed_rows(query) -> int:
+    """How many rows of ``rate_source`` the (stopped) query committed: values 0 .. n-1.
+
+    The rate source's offset counts seconds (value = second x rows per second), and a
+    progress report is made only once a micro-batch is committed. A micro-batch cut short
+    by ``stop()`` is not committed: some of its rows may be written (tasks that finished),
+    and a restart from the checkpoint writes it again.
+    """
+    progress = query.recentProgress
+    if not progress:
+        return 0
+    end = progress[-1].sources[0].endOffset
+    return int(json.loads(end) if isinstance(end, str) else end) * RATE_ROWS_PER_SECOND
+
+
+def assert_nothing_lost(values: Iterable[int], committed: int) -> None:
+    """Every row of every committed micro-batch (values 0 .. committed-1) was written."""
+    present = set(values)
+    assert committed > 0, "no micro-batch was committed"
+    lost = sorted(set(range(committed)) - present)
+    assert not lost, f"rows of committed micro-batches are missing: {lost[:50]}"
+
+
+# --- DynamoDB Local ----------------------------------------------------------------------
 
 
 class DynamoDb:
@@ -115,3 +210,70 @@ def _unmarshal(value: dict):
 
 def unmarshal_item(item: dict) -> dict:
     return {k: _unmarshal(v) for k, v in item.items()}
+
+
+# --- Cassandra ---------------------------------------------------------------------------
+
+
+class Cassandra:
+    """Test access to the local Cassandra, through scripts/cql.mjs (npm cassandra-driver).
+
+    ``info`` is the JSON that ``node scripts/local-cassandra.mjs start`` prints (and
+    scripts/test.sh passes as SPARK_CONDUIT_TEST_CASSANDRA): host, port, tlsPort,
+    caCertFile, username, password, localDataCenter.
+    """
+
+    def __init__(self, info: dict) -> None:
+        self.host: str = info["host"]
+        self.port = int(info["port"])
+        self.tls_port = int(info.get("tlsPort") or info["port"])
+        self.ca_cert_file: str | None = info.get("caCertFile")
+        self.username: str | None = info.get("username")
+        self.password: str | None = info.get("password")
+        self.local_datacenter: str = info.get("localDataCenter") or "datacenter1"
+
+    @property
+    def options(self) -> dict[str, str]:
+        """What a seed example adds for the local server: its port and the login
+        (PasswordAuthenticator is on). ``host`` stays the seed's 127.0.0.1."""
+        login = {"username": self.username, "password": self.password} if self.username else {}
+        return {"port": str(self.port), **login}
+
+    def cql(self, *statements: str) -> list[list[dict]]:
+        """Runs the statements in order; returns each one's rows."""
+        env = {
+            "CASSANDRA_HOST": self.host,
+            "CASSANDRA_PORT": str(self.port),
+            "CASSANDRA_USERNAME": self.username or "",
+            "CASSANDRA_PASSWORD": self.password or "",
+            "CASSANDRA_LOCAL_DC": self.local_datacenter,
+            "CASSANDRA_CA_CERT": "",
+        }
+        result = run(["node", str(CQL), *statements], timeout=180, env=env)
+        if result.returncode != 0:
+            raise RuntimeError(f"scripts/cql.mjs failed: {result.stderr.strip()}")
+        # Decimals keep every digit (Cassandra renders them as JSON numbers).
+        return [json.loads(line, parse_float=Decimal) for line in result.stdout.splitlines() if line.strip()]
+
+    def rows(self, keyspace: str, table: str, key: str = "id") -> list[dict]:
+        """Every row as Cassandra renders it with SELECT JSON, sorted by ``key``."""
+        [rows] = self.cql(f"SELECT JSON * FROM {keyspace}.{table}")
+        return sorted(rows, key=lambda row: str(row.get(key)))
+
+    def count(self, keyspace: str, table: str) -> int:
+        [[row]] = self.cql(f"SELECT count(*) FROM {keyspace}.{table}")
+        return int(row["count"])
+
+    def keyspaces(self) -> list[str]:
+        [rows] = self.cql("SELECT keyspace_name FROM system_schema.keyspaces")
+        return sorted(row["keyspace_name"] for row in rows)
+
+    def tables(self, keyspace: str) -> list[str]:
+        [rows] = self.cql(f"SELECT table_name FROM system_schema.tables WHERE keyspace_name = '{keyspace}'")
+        return sorted(row["table_name"] for row in rows)
+
+    def create_keyspace(self, keyspace: str) -> None:
+        self.cql(
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} "
+            "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )

@@ -7,23 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from e2e_support import assert_error, failure
 
 BASE = {"aws_region": "us-east-1"}
-
-
-def failure(action) -> str:
-    """Runs ``action``, which must fail; returns the text the user sees."""
-    with pytest.raises(Exception) as excinfo:
-        action()
-    return str(excinfo.value)
-
-
-def assert_error(text: str, error_class: str, *names: str) -> None:
-    assert f"[{error_class}]" in text, text[:3000]
-    for name in names:
-        assert name in text, f"{name!r} not in: {text[:3000]}"
-    assert "undefined" not in text
-    assert "dummy-secret" not in text  # credentials never appear in messages
 
 
 @pytest.fixture
