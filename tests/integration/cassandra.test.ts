@@ -296,9 +296,15 @@ describe("Cassandra connector against Cassandra 5", () => {
   it("reports a TLS handshake against a port that does not speak TLS", async () => {
     let server: Server | undefined;
     try {
+      // Answers a TLS ClientHello as a node without client encryption does: a CQL protocol
+      // error frame ("Invalid or unsupported protocol version (22)"), then it closes.
+      const message = Buffer.from("Invalid or unsupported protocol version (22); supported versions are (3/v3, 4/v4, 5/v5)");
+      const body = Buffer.concat([Buffer.from([0, 0, 0, 0x0a, message.length >> 8, message.length & 0xff]), message]);
+      const header = Buffer.from([0x84, 0, 0, 0, 0, 0, 0, 0, 0]);
+      header.writeInt32BE(body.length, 5);
       server = createServer((socket) => {
         socket.on("error", () => undefined);
-        socket.on("data", () => socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+        socket.once("data", () => socket.end(Buffer.concat([header, body])));
       });
       await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
       const port = (server.address() as { port: number }).port;
