@@ -22,6 +22,12 @@
  *   batch size limits); other rows go one statement per request. The next Arrow batch is
  *   not pulled while `concurrency` requests are in flight, so memory stays bounded by one
  *   buffer, the requests in flight and one Arrow batch.
+ *   Measured with bench/cassandra-batching.mjs (200,000 rows, concurrency 100,
+ *   rows_per_batch 1000, one local Cassandra 5 node on a busy 2-core machine): with 100
+ *   adjacent rows per partition, about 20,000 rows/s one statement per request against
+ *   54,000-59,000 rows/s grouped; with every row its own partition, or the same rows
+ *   shuffled (a buffer then rarely holds two rows of a partition), no difference beyond
+ *   the noise (17,000-25,000 rows/s either way). Grouping never made it slower.
  * - Timeouts, unavailable replicas and overloaded nodes are retried `max_retries` times
  *   with exponential backoff and jitter; the statements are idempotent (fixed timestamps).
  *
