@@ -83,7 +83,9 @@ class ConduitClient:
         self.close()
         self._bind()
         try:
-            return getattr(self, name)(request, metadata=self._metadata, timeout=timeout)
+            # gRPC shares subchannels between channels to one target, so the new channel may
+            # start in the old one's reconnect backoff: wait for it to connect, not fail fast.
+            return getattr(self, name)(request, metadata=self._metadata, timeout=timeout, wait_for_ready=True)
         except grpc.RpcError as error:
             raise self._error(error) from error
 
