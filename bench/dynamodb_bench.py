@@ -8,51 +8,10 @@ orchestration (DynamoDB Local, the direct ceiling, the ratio) is in scripts/benc
 import argparse
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
-from pyspark.sql import SparkSession
-from pyspark.sql.types import (
-    DecimalType,
-    DoubleType,
-    IntegerType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-)
-
-SCHEMA = StructType(
-    [
-        StructField("id", StringType()),
-        StructField("name", StringType()),
-        StructField("age", IntegerType()),
-        StructField("score", DoubleType()),
-        StructField("balance", DecimalType(18, 2)),
-        StructField("attrs", MapType(StringType(), StringType())),
-    ]
-)
-
-
-class RssSampler(threading.Thread):
-    """Samples the service's resident set size from /proc every 100 ms."""
-
-    def __init__(self, pid_file: Path) -> None:
-        super().__init__(daemon=True)
-        self.pid_file = pid_file
-        self.peak_kib = 0
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.1):
-            try:
-                pid = int(self.pid_file.read_text().strip())
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-            except (OSError, ValueError):
-                continue
+from bench_common import SCHEMA, RssSampler, bench_rows, bench_session
 
 
 def main() -> None:
@@ -65,14 +24,7 @@ def main() -> None:
     parser.add_argument("--table", default="bench_spark")
     args = parser.parse_args()
 
-    spark = (
-        SparkSession.builder.master(f"local[{args.partitions}]")
-        .appName("spark-conduit-bench")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", str(args.partitions))
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("WARN")
+    spark = bench_session(args.partitions)
     common = {
         "table_name": args.table,
         "aws_region": "us-east-1",
@@ -80,14 +32,7 @@ def main() -> None:
         "aws_access_key_id": "bench",
         "aws_secret_access_key": "bench",
     }
-    df = spark.range(0, args.rows, numPartitions=args.partitions).selectExpr(
-        "format_string('id-%09d', id) AS id",
-        "concat('name-', id) AS name",
-        "CAST(id % 100 AS INT) AS age",
-        "id * 0.5 AS score",
-        "CAST(id / 100 AS DECIMAL(18,2)) AS balance",
-        "map('city', concat('c', id % 10), 'zip', CAST(id % 99999 AS STRING)) AS attrs",
-    )
+    df = bench_rows(spark, args.rows, args.partitions)
 
     runtime = Path(os.environ["SPARK_CONDUIT_RUNTIME_DIR"])
     sampler = RssSampler(runtime / "service.pid")

@@ -1,43 +1,88 @@
 #!/usr/bin/env bash
-# Throughput benchmark against DynamoDB Local: N rows (default 1,000,000; six columns
+# Throughput benchmark against the local databases: N rows (default 1,000,000; six columns
 # including a decimal and a nested map) written and read through Spark and the service,
 # and the direct ceiling (a plain Node client, same concurrency, no Spark). Prints rows/s
-# for both paths, their ratio, and the service's peak memory.
+# for both paths, their ratio, and the service's peak memory, per database.
 #
 #   bash scripts/bench.sh [ROWS ...]      e.g. bash scripts/bench.sh 100000 1000000
+#
+# BENCH_DATABASES=dynamodb,cassandra (the default) chooses the databases. BENCH_PARTITIONS
+# (2) is the number of Spark tasks (local[N]) and of reads in flight on the direct path.
+# DynamoDB: BENCH_WRITE_CONCURRENCY (16) requests per task, BENCH_SEGMENTS (8) scan segments.
+# Cassandra: BENCH_CASSANDRA_CONCURRENCY (100, the `concurrency` option's default) requests
+# per task, BENCH_CASSANDRA_SPLITS (8) token ranges read (`read_partitions`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 sizes=("${@:-1000000}")
+databases=${BENCH_DATABASES:-dynamodb,cassandra}
 partitions=${BENCH_PARTITIONS:-2}
 write_concurrency=${BENCH_WRITE_CONCURRENCY:-16}
 segments=${BENCH_SEGMENTS:-8}
+cassandra_concurrency=${BENCH_CASSANDRA_CONCURRENCY:-100}
+cassandra_splits=${BENCH_CASSANDRA_SPLITS:-8}
+
+for database in ${databases//,/ }; do
+  case "$database" in
+    dynamodb | cassandra) ;;
+    *) echo "bench: unknown database '$database' in BENCH_DATABASES (expected dynamodb and/or cassandra)" >&2; exit 2 ;;
+  esac
+done
+wants() { [[ ",$databases," == *",$1,"* ]]; }
 
 bash scripts/setup.sh
 # Spark's Python workers must run the venv's interpreter (it has the shim).
 export PYSPARK_PYTHON="$root/.venv/bin/python"
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
-state="$root/.local/bench-dynamodb"
+dynamodb_state="$root/.local/bench-dynamodb"
+cassandra_state="$root/.local/bench-cassandra"
 runtime=$(mktemp -d /tmp/spark-conduit-bench.XXXXXX)
 cleanup() {
   SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python -m spark_conduit stop >/dev/null 2>&1 || true
-  node scripts/local-dynamodb.mjs stop --state-dir "$state" >/dev/null 2>&1 || true
+  if wants dynamodb; then node scripts/local-dynamodb.mjs stop --state-dir "$dynamodb_state" >/dev/null 2>&1 || true; fi
+  if wants cassandra; then node scripts/local-cassandra.mjs stop --state-dir "$cassandra_state" >/dev/null 2>&1 || true; fi
   rm -rf "$runtime"
 }
 trap cleanup EXIT
-endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-6g} node scripts/local-dynamodb.mjs start --state-dir "$state")
-echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
 
-for rows in "${sizes[@]}"; do
-  direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions")
-  spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_bench.py --endpoint "$endpoint" --rows "$rows" \
-    --partitions "$partitions" --write-concurrency "$write_concurrency" --segments "$segments" --table "bench_spark_$rows")
-  DIRECT="$direct" SPARK="$spark" .venv/bin/python - <<'PY'
+# Prints one database's figures from the two JSON lines in $DIRECT and $SPARK.
+report() {
+  DIRECT="$2" SPARK="$3" NAME="$1" .venv/bin/python - <<'PY'
 import json, os
 d, s = json.loads(os.environ["DIRECT"]), json.loads(os.environ["SPARK"])
-print(f"rows={s['rows']:,}")
+print(f"{os.environ['NAME']}  rows={s['rows']:,}")
 print(f"  write: spark {s['write_rows_per_s']:>10,.0f} rows/s   direct {d['write_rows_per_s']:>10,.0f} rows/s   ratio {s['write_rows_per_s'] / d['write_rows_per_s']:.2f}")
 print(f"  read:  spark {s['read_rows_per_s']:>10,.0f} rows/s   direct {d['read_rows_per_s']:>10,.0f} rows/s   ratio {s['read_rows_per_s'] / d['read_rows_per_s']:.2f}")
 print(f"  service peak RSS: {s['service_peak_rss_mib']:.0f} MiB")
 PY
-done
+}
+
+if wants dynamodb; then
+  endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-6g} node scripts/local-dynamodb.mjs start --state-dir "$dynamodb_state")
+  echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
+  for rows in "${sizes[@]}"; do
+    direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions")
+    spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_bench.py --endpoint "$endpoint" --rows "$rows" \
+      --partitions "$partitions" --write-concurrency "$write_concurrency" --segments "$segments" --table "bench_spark_$rows")
+    report DynamoDB "$direct" "$spark"
+  done
+  node scripts/local-dynamodb.mjs stop --state-dir "$dynamodb_state" >/dev/null 2>&1 || true
+fi
+
+if wants cassandra; then
+  info=$(CASSANDRA_HEAP=${CASSANDRA_HEAP:-2g} node scripts/local-cassandra.mjs start --state-dir "$cassandra_state")
+  field() { node -p "JSON.parse(process.argv[1]).$1" "$info"; }
+  export CASSANDRA_HOST CASSANDRA_PORT CASSANDRA_USERNAME CASSANDRA_PASSWORD CASSANDRA_LOCAL_DC
+  CASSANDRA_HOST=$(field host)
+  CASSANDRA_PORT=$(field port)
+  CASSANDRA_USERNAME=$(field username)
+  CASSANDRA_PASSWORD=$(field password)
+  CASSANDRA_LOCAL_DC=$(field localDataCenter)
+  echo "Cassandra $(field version) at $CASSANDRA_HOST:$CASSANDRA_PORT; $partitions Spark tasks x $cassandra_concurrency requests in flight; $cassandra_splits token ranges, $partitions at a time"
+  for rows in "${sizes[@]}"; do
+    direct=$(node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions")
+    spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/cassandra_bench.py --rows "$rows" \
+      --partitions "$partitions" --concurrency "$cassandra_concurrency" --read-partitions "$cassandra_splits" --table "bench_spark_$rows")
+    report Cassandra "$direct" "$spark"
+  done
+fi
