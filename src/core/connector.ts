@@ -92,3 +92,16 @@ export interface Connector {
   /** Releases pooled clients (called on shutdown). */
   close(): Promise<void>;
 }
+
+/** Totals of a write's task results, for the commit/abort summary. */
+export function sumWriteResults(results: readonly WriteResult[]): WriteResult {
+  return results.reduce(
+    (total, r) => ({
+      rowsWritten: total.rowsWritten + Number(r.rowsWritten),
+      rowsDeleted: total.rowsDeleted + Number(r.rowsDeleted),
+      requests: total.requests + Number(r.requests),
+      retries: total.retries + Number(r.retries),
+    }),
+    { rowsWritten: 0, rowsDeleted: 0, requests: 0, retries: 0 },
+  );
+}

@@ -379,29 +379,3 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
   };
 }
 
-/** A pool of clients keyed by `clientKey`; `shutdownAll` closes their connections. */
-export class ClientPool {
-  private readonly clients = new Map<string, CassandraApi>();
-
-  constructor(private readonly factory: (config: ClientConfig) => CassandraApi = createDriverApi) {}
-
-  get(config: ClientConfig): CassandraApi {
-    const key = clientKey(config);
-    let api = this.clients.get(key);
-    if (!api) {
-      api = this.factory(config);
-      this.clients.set(key, api);
-    }
-    return api;
-  }
-
-  get size(): number {
-    return this.clients.size;
-  }
-
-  async shutdownAll(): Promise<void> {
-    const all = [...this.clients.values()];
-    this.clients.clear();
-    await Promise.all(all.map((api) => api.shutdown().catch(() => undefined)));
-  }
-}

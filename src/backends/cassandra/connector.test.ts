@@ -3,7 +3,7 @@ import { Field, Int32, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import { createLogger } from "../../core/logger.js";
 import { BatchBuilder, readValue } from "../../arrow/values.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
-import { FakeClock } from "../dynamodb/test-fakes.js";
+import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { clientKey, type ClientConfig } from "./client.js";
 import { createCassandraConnector } from "./connector.js";
 import { FakeCassandra } from "./test-fakes.js";

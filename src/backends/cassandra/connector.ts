@@ -3,10 +3,11 @@
  * the Connector contract. Holds no state between calls except the client pool.
  */
 import type { RecordBatch } from "apache-arrow";
-import type { Connector, FinishWriteInput, WriteResult } from "../../core/connector.js";
+import { ClientPool } from "../../core/client-pool.js";
+import { systemClock, type Clock } from "../../core/clock.js";
+import { sumWriteResults, type Connector, type FinishWriteInput } from "../../core/connector.js";
 import type { Logger } from "../../core/logger.js";
-import { systemClock, type Clock } from "../dynamodb/client.js";
-import { ClientPool, clientConfigFromOptions, createDriverApi, type CassandraApi, type ClientConfig } from "./client.js";
+import { clientConfigFromOptions, clientKey, createDriverApi, type CassandraApi, type ClientConfig } from "./client.js";
 import { cassandraOptions, parseCassandraOptions, type CassandraOptions } from "./options.js";
 import { decodeReadPartition, decodeWritePlan, describeSource, errorContext, planReadPartitions, planWriteTarget, type PlanContext } from "./planner.js";
 import { scanTokenRanges } from "./reader.js";
@@ -18,20 +19,8 @@ export interface CassandraConnectorDeps {
   clock?: Clock;
 }
 
-function sum(results: WriteResult[]): WriteResult {
-  return results.reduce(
-    (total, r) => ({
-      rowsWritten: total.rowsWritten + Number(r.rowsWritten),
-      rowsDeleted: total.rowsDeleted + Number(r.rowsDeleted),
-      requests: total.requests + Number(r.requests),
-      retries: total.retries + Number(r.retries),
-    }),
-    { rowsWritten: 0, rowsDeleted: 0, requests: 0, retries: 0 },
-  );
-}
-
 export function createCassandraConnector(logger: Logger, deps: CassandraConnectorDeps = {}): Connector {
-  const pool = new ClientPool(deps.createApi ?? createDriverApi);
+  const pool = new ClientPool<ClientConfig, CassandraApi>(deps.createApi ?? createDriverApi, clientKey, (api) => api.shutdown());
   const clock = deps.clock ?? systemClock;
   const log = logger.child({ format: "pycassandra" });
 
@@ -107,13 +96,13 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
 
     async commitWrite(input: FinishWriteInput) {
       const plan = decodeWritePlan(input.writePlan);
-      const total = sum(input.taskResults);
+      const total = sumWriteResults(input.taskResults);
       log.info("Cassandra write committed", { keyspace: plan.keyspace, table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
     },
 
     async abortWrite(input: FinishWriteInput) {
       const plan = decodeWritePlan(input.writePlan);
-      const total = sum(input.taskResults);
+      const total = sumWriteResults(input.taskResults);
       log.warn("Cassandra write aborted", { keyspace: plan.keyspace, table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
       return (
         `Cassandra has no transaction spanning a Spark job, so nothing was rolled back in ${plan.keyspace}.${plan.table}: ` +
@@ -123,7 +112,7 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
     },
 
     async close() {
-      await pool.shutdownAll();
+      await pool.closeAll();
     },
   };
 }

@@ -4,7 +4,7 @@ import { Bool, Field, Int32, Int64, Schema, Utf8, type RecordBatch } from "apach
 import { silentLogger } from "../../core/logger.js";
 import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
-import { FakeClock } from "../dynamodb/test-fakes.js";
+import { FakeClock } from "../../../tests/support/fake-clock.js";
 import type { WritePlan } from "./planner.js";
 import { FakeCassandra, responseError } from "./test-fakes.js";
 import { scalar } from "./types.js";

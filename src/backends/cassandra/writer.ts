@@ -39,12 +39,13 @@ import type { WriteResult } from "../../core/connector.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
 import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
-import type { Clock } from "../dynamodb/client.js";
+import type { Clock } from "../../core/clock.js";
 import type { CassandraApi, Statement } from "./client.js";
 import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
 import { quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
+import { isDeleteRow } from "../../core/delete-flag.js";
 
 /** Statements of one UNLOGGED batch at most. */
 export const MAX_BATCH_STATEMENTS = 100;
@@ -239,15 +240,6 @@ function keyText(value: PlainValue): string {
   return String(value);
 }
 
-/** The delete-flag value as text: booleans as true/false, numbers as written. */
-function flagText(value: PlainValue): string | undefined {
-  if (value === null) return undefined;
-  if (typeof value === "string") return value;
-  if (typeof value === "boolean" || typeof value === "number" || typeof value === "bigint") return String(value);
-  if (value instanceof DecimalValue) return value.toNormalizedString();
-  return undefined;
-}
-
 export interface WriteTaskInput {
   api: CassandraApi;
   plan: WritePlan;
@@ -346,8 +338,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
       for (let r = 0; r < batch.numRows; r++, position.row++) {
         let isDelete = false;
         if (flagVector !== undefined) {
-          const text = flagText(readValue(flagVector, r));
-          isDelete = text !== undefined && (text === flagValue || (flagVector.type.typeId === Type.Bool && text === flagValue!.trim().toLowerCase()));
+          isDelete = isDeleteRow(flagVector, r, flagValue!);
         }
         let partition = "";
         for (const i of partitionIndexes) partition += `${keyText(readValue(vectors[i]!, r))}\u0000`;

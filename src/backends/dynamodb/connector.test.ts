@@ -4,7 +4,8 @@ import { createLogger } from "../../core/logger.js";
 import { BatchBuilder, readValue } from "../../arrow/values.js";
 import { clientKey, type ClientConfig } from "./client.js";
 import { createDynamoDbConnector } from "./connector.js";
-import { FakeClock, FakeDynamoDb } from "./test-fakes.js";
+import { FakeDynamoDb } from "./test-fakes.js";
+import { FakeClock } from "../../../tests/support/fake-clock.js";
 
 const options = {
   table_name: "users",

@@ -3,9 +3,11 @@
  * Connector contract. Holds no state between calls except the client pool.
  */
 import type { RecordBatch } from "apache-arrow";
-import type { Connector, FinishWriteInput, WriteResult } from "../../core/connector.js";
+import { ClientPool } from "../../core/client-pool.js";
+import { systemClock, type Clock } from "../../core/clock.js";
+import { sumWriteResults, type Connector, type FinishWriteInput } from "../../core/connector.js";
 import type { Logger } from "../../core/logger.js";
-import { ClientPool, clientConfigFromOptions, createSdkApi, systemClock, type ClientConfig, type Clock, type DynamoDbApi } from "./client.js";
+import { clientConfigFromOptions, clientKey, createSdkApi, type ClientConfig, type DynamoDbApi } from "./client.js";
 import { dynamoDbOptions, parseDynamoDbOptions, type DynamoDbOptions } from "./options.js";
 import {
   decodeReadPartition,
@@ -25,20 +27,8 @@ export interface DynamoDbConnectorDeps {
   clock?: Clock;
 }
 
-function sum(results: WriteResult[]): WriteResult {
-  return results.reduce(
-    (total, r) => ({
-      rowsWritten: total.rowsWritten + Number(r.rowsWritten),
-      rowsDeleted: total.rowsDeleted + Number(r.rowsDeleted),
-      requests: total.requests + Number(r.requests),
-      retries: total.retries + Number(r.retries),
-    }),
-    { rowsWritten: 0, rowsDeleted: 0, requests: 0, retries: 0 },
-  );
-}
-
 export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorDeps = {}): Connector {
-  const pool = new ClientPool(deps.createApi ?? createSdkApi);
+  const pool = new ClientPool<ClientConfig, DynamoDbApi>(deps.createApi ?? createSdkApi, clientKey, (api) => api.destroy());
   const clock = deps.clock ?? systemClock;
   const log = logger.child({ format: "dynamodb" });
 
@@ -107,13 +97,13 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
 
     async commitWrite(input: FinishWriteInput) {
       const plan = decodeWritePlan(input.writePlan);
-      const total = sum(input.taskResults);
+      const total = sumWriteResults(input.taskResults);
       log.info("DynamoDB write committed", { table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
     },
 
     async abortWrite(input: FinishWriteInput) {
       const plan = decodeWritePlan(input.writePlan);
-      const total = sum(input.taskResults);
+      const total = sumWriteResults(input.taskResults);
       log.warn("DynamoDB write aborted", { table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
       return (
         `DynamoDB has no transaction spanning a Spark job, so nothing was rolled back in table '${plan.table}': ` +
@@ -123,7 +113,7 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     },
 
     async close() {
-      pool.destroyAll();
+      await pool.closeAll();
     },
   };
 }

@@ -4,7 +4,8 @@ import { decodeDescriptor } from "../../core/descriptor.js";
 import { silentLogger } from "../../core/logger.js";
 import { parseDynamoDbOptions } from "./options.js";
 import { decodeReadPartition, decodeWritePlan, describeSource, planReadPartitions, planWriteTarget, type PlanContext, type WritePlan } from "./planner.js";
-import { FakeClock, FakeDynamoDb } from "./test-fakes.js";
+import { FakeDynamoDb } from "./test-fakes.js";
+import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
 
 const base = { table_name: "users", aws_region: "us-east-1", endpoint_url: "http://127.0.0.1:8000" };

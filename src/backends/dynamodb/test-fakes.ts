@@ -16,7 +16,7 @@ import type {
   ScanCommandOutput,
   WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import type { Clock, DynamoDbApi } from "./client.js";
+import type { DynamoDbApi } from "./client.js";
 import type { Item, KeyAttributeType } from "./types.js";
 
 export function sdkError(name: string, message = name, status = 400): Error {
@@ -193,19 +193,3 @@ export class FakeDynamoDb implements DynamoDbApi {
 }
 
 /** A clock whose sleeps return at once and advance time; records every sleep. */
-export class FakeClock implements Clock {
-  time = 1_000_000;
-  readonly sleeps: number[] = [];
-  constructor(private readonly randomValue = 0.5) {}
-  now(): number {
-    return this.time;
-  }
-  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) throw Object.assign(new Error("aborted"), { name: "AbortError" });
-    this.sleeps.push(ms);
-    this.time += ms;
-  }
-  random(): number {
-    return this.randomValue;
-  }
-}

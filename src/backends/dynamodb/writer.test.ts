@@ -3,7 +3,8 @@ import { Bool, Field, Float64, Int64, Schema, Utf8, type RecordBatch } from "apa
 import { silentLogger } from "../../core/logger.js";
 import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
 import type { WritePlan } from "./planner.js";
-import { FakeClock, FakeDynamoDb, sdkError } from "./test-fakes.js";
+import { FakeDynamoDb, sdkError } from "./test-fakes.js";
+import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { writeRows, type WriteTaskInput } from "./writer.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
 

@@ -24,11 +24,13 @@ import { Type, type RecordBatch, type Vector } from "apache-arrow";
 import type { WriteResult } from "../../core/connector.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
-import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
-import type { Clock, DynamoDbApi } from "./client.js";
+import { readValue, type PlainValue } from "../../arrow/values.js";
+import type { Clock } from "../../core/clock.js";
+import type { DynamoDbApi } from "./client.js";
 import { cancelled, isAbort, isRetryable, translateDynamoDbError, type ErrorContext } from "./errors.js";
 import type { WritePlan } from "./planner.js";
 import { plainToAttribute, type Item } from "./types.js";
+import { isDeleteRow } from "../../core/delete-flag.js";
 
 /** DynamoDB's limit of items per BatchWriteItem request. */
 export const MAX_BATCH_ITEMS = 25;
@@ -252,15 +254,6 @@ function keyPart(av: { S?: string; N?: string; B?: Uint8Array }): string {
   return `B${Buffer.from(av.B!).toString("base64")}`;
 }
 
-/** The delete-flag value as text: booleans as true/false, numbers as written. */
-function flagText(value: PlainValue): string | undefined {
-  if (value === null) return undefined;
-  if (typeof value === "string") return value;
-  if (typeof value === "boolean" || typeof value === "number" || typeof value === "bigint") return String(value);
-  if (value instanceof DecimalValue) return value.toNormalizedString();
-  return undefined;
-}
-
 export interface WriteTaskInput {
   api: DynamoDbApi;
   plan: WritePlan;
@@ -349,8 +342,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
           keyText += (k === 0 ? "" : "\u0000") + keyPart(av as { S?: string; N?: string; B?: Uint8Array });
         }
         if (flagVector !== undefined) {
-          const text = flagText(readValue(flagVector, r));
-          const matches = text !== undefined && (text === flagValue || (flagVector.type.typeId === Type.Bool && text === flagValue!.trim().toLowerCase()));
+          const matches = isDeleteRow(flagVector, r, flagValue!);
           if (matches) {
             await writer.delete(keyText, keyItem);
             continue;
