@@ -1,9 +1,14 @@
 """What the Spark paths of the benchmarks share: the benchmark's rows (bench/rows.mjs builds
-the same ones for the direct clients), the Spark session, and the service's memory sampler."""
+the same ones for the direct clients), the Spark session, the service's memory sampler and
+the timed write-then-read."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -74,3 +79,34 @@ class RssSampler(threading.Thread):
                         self.peak_kib = max(self.peak_kib, int(line.split()[1]))
             except (OSError, ValueError):
                 continue
+
+
+def measure(rows: int, write: Callable[[], None], read: Callable[[], DataFrame]) -> None:
+    """Times ``write`` then a full read of ``read()`` (every column materialized by the noop
+    sink) while sampling the embedded service's memory; prints the figures as one JSON line."""
+    sampler = RssSampler(Path(os.environ["SPARK_CONDUIT_RUNTIME_DIR"]) / "service.pid")
+    sampler.start()
+    start = time.perf_counter()
+    write()
+    write_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    df = read()
+    df.write.format("noop").mode("overwrite").save()
+    read_seconds = time.perf_counter() - start
+    sampler.stopped.set()
+    count = df.count()
+    if count != rows:
+        raise SystemExit(f"Spark read returned {count} rows, expected {rows}")
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "write_seconds": write_seconds,
+                "read_seconds": read_seconds,
+                "write_rows_per_s": rows / write_seconds,
+                "read_rows_per_s": rows / read_seconds,
+                "service_peak_rss_mib": sampler.peak_kib / 1024,
+            }
+        )
+    )

@@ -8,13 +8,11 @@ orchestration (Cassandra, the direct ceiling, the ratio) is in scripts/bench.sh.
 """
 
 import argparse
-import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
-from bench_common import SCHEMA, RssSampler, bench_rows, bench_session
+from bench_common import SCHEMA, bench_rows, bench_session, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,50 +56,27 @@ def main() -> None:
         common["password"] = os.environ.get("CASSANDRA_PASSWORD", "")
     df = bench_rows(spark, args.rows, args.partitions)
 
-    runtime = Path(os.environ["SPARK_CONDUIT_RUNTIME_DIR"])
-    sampler = RssSampler(runtime / "service.pid")
-    sampler.start()
-
     try:
-        start = time.perf_counter()
-        (
-            df.write.format("pycassandra")
-            .mode("append")
-            .options(**common)
-            .option("concurrency", str(args.concurrency))
-            .save()
+        measure(
+            args.rows,
+            write=lambda: (
+                df.write.format("pycassandra")
+                .mode("append")
+                .options(**common)
+                .option("concurrency", str(args.concurrency))
+                .save()
+            ),
+            read=lambda: (
+                spark.read.format("pycassandra")
+                .schema(SCHEMA)
+                .options(**common)
+                .option("read_partitions", str(args.read_partitions))
+                .load()
+            ),
         )
-        write_seconds = time.perf_counter() - start
-
-        start = time.perf_counter()
-        read = (
-            spark.read.format("pycassandra")
-            .schema(SCHEMA)
-            .options(**common)
-            .option("read_partitions", str(args.read_partitions))
-            .load()
-        )
-        read.write.format("noop").mode("overwrite").save()
-        read_seconds = time.perf_counter() - start
-        count = read.count()
-        sampler.stopped.set()
-        if count != args.rows:
-            raise SystemExit(f"Spark read returned {count} rows, expected {args.rows}")
         spark.stop()
     finally:
         cql(f"DROP TABLE IF EXISTS {table}")
-    print(
-        json.dumps(
-            {
-                "rows": args.rows,
-                "write_seconds": write_seconds,
-                "read_seconds": read_seconds,
-                "write_rows_per_s": args.rows / write_seconds,
-                "read_rows_per_s": args.rows / read_seconds,
-                "service_peak_rss_mib": sampler.peak_kib / 1024,
-            }
-        )
-    )
 
 
 if __name__ == "__main__":

@@ -6,12 +6,8 @@ orchestration (DynamoDB Local, the direct ceiling, the ratio) is in scripts/benc
 """
 
 import argparse
-import json
-import os
-import time
-from pathlib import Path
 
-from bench_common import SCHEMA, RssSampler, bench_rows, bench_session
+from bench_common import SCHEMA, bench_rows, bench_session, measure
 
 
 def main() -> None:
@@ -34,49 +30,26 @@ def main() -> None:
     }
     df = bench_rows(spark, args.rows, args.partitions)
 
-    runtime = Path(os.environ["SPARK_CONDUIT_RUNTIME_DIR"])
-    sampler = RssSampler(runtime / "service.pid")
-    sampler.start()
-
-    start = time.perf_counter()
-    (
-        df.write.format("dynamodb")
-        .mode("append")
-        .options(**common)
-        .option("create_table", "true")
-        .option("hash_key", "id")
-        .option("write_concurrency", str(args.write_concurrency))
-        .save()
+    measure(
+        args.rows,
+        write=lambda: (
+            df.write.format("dynamodb")
+            .mode("append")
+            .options(**common)
+            .option("create_table", "true")
+            .option("hash_key", "id")
+            .option("write_concurrency", str(args.write_concurrency))
+            .save()
+        ),
+        read=lambda: (
+            spark.read.format("dynamodb")
+            .schema(SCHEMA)
+            .options(**common)
+            .option("total_segments", str(args.segments))
+            .load()
+        ),
     )
-    write_seconds = time.perf_counter() - start
-
-    start = time.perf_counter()
-    read = (
-        spark.read.format("dynamodb")
-        .schema(SCHEMA)
-        .options(**common)
-        .option("total_segments", str(args.segments))
-        .load()
-    )
-    read.write.format("noop").mode("overwrite").save()
-    read_seconds = time.perf_counter() - start
-    count = read.count()
-    sampler.stopped.set()
-    if count != args.rows:
-        raise SystemExit(f"Spark read returned {count} rows, expected {args.rows}")
     spark.stop()
-    print(
-        json.dumps(
-            {
-                "rows": args.rows,
-                "write_seconds": write_seconds,
-                "read_seconds": read_seconds,
-                "write_rows_per_s": args.rows / write_seconds,
-                "read_rows_per_s": args.rows / read_seconds,
-                "service_peak_rss_mib": sampler.peak_kib / 1024,
-            }
-        )
-    )
 
 
 if __name__ == "__main__":

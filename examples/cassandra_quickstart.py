@@ -21,12 +21,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+from quickstart_support import local_session, run_examples, run_micro_batches, step
 
 from cassandra_data_source import CassandraDataSource
 
@@ -45,10 +44,6 @@ LOCAL = {
 ALICE = "550e8400-e29b-41d4-a716-446655440000"
 BOB = "550e8400-e29b-41d4-a716-446655440001"
 CAROL = "550e8400-e29b-41d4-a716-446655440002"
-
-
-def step(title: str) -> None:
-    print(f"\n=== {title} ===", flush=True)
 
 
 def cql(*statements: str) -> None:
@@ -104,15 +99,6 @@ def batch_write(spark: SparkSession):
     return df
 
 
-def stop_between_batches(query, timeout: float = 10.0) -> None:
-    """Stops the query, preferably between micro-batches (stopping one mid-way aborts it,
-    which Spark logs loudly; its rows are written again on a restart from the checkpoint)."""
-    deadline = time.monotonic() + timeout
-    while query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    query.stop()
-
-
 def streaming_write(spark: SparkSession, checkpoint: str, batches: int = 3, timeout: float = 120.0) -> None:
     step(f"Streaming Write ({batches} micro-batches from the rate source, then stop)")
     df = (
@@ -135,21 +121,9 @@ def streaming_write(spark: SparkSession, checkpoint: str, batches: int = 3, time
         .options(**LOCAL)
         .start()
     )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if query.exception() is not None:
-                raise RuntimeError(f"the streaming query failed: {query.exception()}")
-            done = [p for p in query.recentProgress if (p.numInputRows or 0) > 0]
-            if len(done) >= batches:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(done)} micro-batches completed in {timeout:.0f} s")
-            time.sleep(0.5)
-    finally:
-        stop_between_batches(query)
+    done = run_micro_batches(query, batches, timeout)
     streamed = read_users(spark).where("name LIKE 'streamed user %'").orderBy("age", "name").collect()
-    print(f"{len(done)} micro-batches wrote {len(streamed)} rows; first ones:")
+    print(f"{done} micro-batches wrote {len(streamed)} rows; first ones:")
     for row in streamed[:5]:
         print(f"  {row.id}  {row.name}  {row.age}")
     if not streamed:
@@ -251,18 +225,9 @@ def read_over_tls(spark: SparkSession) -> None:
 
 def main() -> int:
     print(f"Cassandra at {HOST}:{LOCAL['port']}")
-    # Spark's Python workers must run an interpreter that has spark-conduit installed: this one.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        SparkSession.builder.appName("pycassandra")
-        .master(os.environ.get("SPARK_MASTER", "local[2]"))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
+    spark = local_session("pycassandra")
+
+    def examples() -> None:
         create_keyspace_and_table()
         batch_write(spark)
         with tempfile.TemporaryDirectory(prefix="cassandra-quickstart-") as checkpoint:
@@ -273,14 +238,8 @@ def main() -> int:
         read_with_schema(spark)
         if CA_CERT:
             read_over_tls(spark)
-    except Exception:
-        traceback.print_exc()
-        print("\nquickstart FAILED", file=sys.stderr)
-        return 1
-    finally:
-        spark.stop()
-    print("\nquickstart finished: every example ran")
-    return 0
+
+    return run_examples(spark, examples)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
-import traceback
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+from quickstart_support import local_session, run_examples, run_micro_batches, step
 
 from dynamodb_data_source import DynamoDbDataSource
 
@@ -27,10 +26,6 @@ LOCAL = {
     "aws_access_key_id": "dummy",
     "aws_secret_access_key": "dummy",
 }
-
-
-def step(title: str) -> None:
-    print(f"\n=== {title} ===", flush=True)
 
 
 def read_users(spark: SparkSession):
@@ -177,21 +172,9 @@ def streaming_write(spark: SparkSession, checkpoint: str, batches: int = 3, time
         .options(**LOCAL)
         .start()
     )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if query.exception() is not None:
-                raise RuntimeError(f"the streaming query failed: {query.exception()}")
-            done = [p for p in query.recentProgress if (p.numInputRows or 0) > 0]
-            if len(done) >= batches:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(done)} micro-batches completed in {timeout:.0f} s")
-            time.sleep(0.5)
-    finally:
-        query.stop()
+    done = run_micro_batches(query, batches, timeout)
     streamed = read_users(spark).where("id LIKE 'stream-%'").orderBy("id").collect()
-    print(f"{len(done)} micro-batches wrote {len(streamed)} rows; first ones:")
+    print(f"{done} micro-batches wrote {len(streamed)} rows; first ones:")
     for row in streamed[:5]:
         print(f"  {row.id}  {row.name}  {row.age}")
     if not streamed:
@@ -203,18 +186,9 @@ def main() -> int:
         print("Set DYNAMODB_ENDPOINT to a DynamoDB endpoint, e.g. http://127.0.0.1:8000.", file=sys.stderr)
         return 2
     print(f"DynamoDB endpoint: {ENDPOINT}")
-    # Spark's Python workers must run an interpreter that has spark-conduit installed: this one.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        SparkSession.builder.appName("dynamodb")
-        .master(os.environ.get("SPARK_MASTER", "local[2]"))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    try:
+    spark = local_session("dynamodb")
+
+    def examples() -> None:
         spark.dataSource.register(DynamoDbDataSource)
         create_users_table(spark)
         batch_write(spark)
@@ -224,14 +198,8 @@ def main() -> int:
         read_with_schema(spark)
         with tempfile.TemporaryDirectory(prefix="dynamodb-quickstart-") as checkpoint:
             streaming_write(spark, checkpoint)
-    except Exception:
-        traceback.print_exc()
-        print("\nquickstart FAILED", file=sys.stderr)
-        return 1
-    finally:
-        spark.stop()
-    print("\nquickstart finished: every example ran")
-    return 0
+
+    return run_examples(spark, examples)
 
 
 if __name__ == "__main__":
