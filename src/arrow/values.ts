@@ -1,6 +1,7 @@
 /**
  * Plain JavaScript values for Arrow data, both directions. Backends convert between
- * these and their database's values; they never touch Arrow buffers themselves.
+ * these and their database's values; they never touch Arrow buffers themselves
+ * (batch-builder.ts writes plain values into batches, column-reader.ts reads them out).
  *
  * The representation is fixed per Arrow type (the field's type says which applies):
  *   Utf8/LargeUtf8 -> string        Int8/16/32, Uint8/16/32 -> number   Int64/Uint64 -> bigint
@@ -10,19 +11,7 @@
  *   List/LargeList/FixedSizeList -> PlainValue[]   Map -> Array<[key, value]>
  *   Struct -> { [field]: PlainValue }               null -> null
  */
-import {
-  DataType,
-  Field,
-  makeBuilder,
-  type Builder,
-  type RecordBatch,
-  type Schema,
-  type Vector,
-  Type,
-  makeData,
-  Struct,
-  RecordBatch as RecordBatchClass,
-} from "apache-arrow";
+import { DataType, Field, type Vector, Type, Struct } from "apache-arrow";
 
 export type PlainValue =
   | null
@@ -35,6 +24,13 @@ export type PlainValue =
   | PlainValue[]
   | Array<[PlainValue, PlainValue]>
   | { [key: string]: PlainValue };
+
+const POWERS_OF_TEN: bigint[] = [];
+
+/** 10^n as a bigint, cached (rescaling every value of a column uses the same few). */
+export function powerOfTen(n: number): bigint {
+  return (POWERS_OF_TEN[n] ??= 10n ** BigInt(n));
+}
 
 /** An exact decimal: unscaled integer and scale, as Arrow and Spark store it. */
 export class DecimalValue {
@@ -64,8 +60,8 @@ export class DecimalValue {
   /** Same value at another scale; throws if digits would be lost. */
   rescale(scale: number): DecimalValue {
     if (scale === this.scale) return this;
-    if (scale > this.scale) return new DecimalValue(this.unscaled * 10n ** BigInt(scale - this.scale), scale);
-    const factor = 10n ** BigInt(this.scale - scale);
+    if (scale > this.scale) return new DecimalValue(this.unscaled * powerOfTen(scale - this.scale), scale);
+    const factor = powerOfTen(this.scale - scale);
     if (this.unscaled % factor !== 0n) throw new RangeError(`${this.toString()} has more than ${scale} decimal places`);
     return new DecimalValue(this.unscaled / factor, scale);
   }
@@ -93,8 +89,8 @@ export class DecimalValue {
   }
 }
 
-const MICROS_PER_MILLI = 1000;
-const MILLIS_PER_DAY = 86_400_000;
+export const MICROS_PER_MILLI = 1000;
+export const MILLIS_PER_DAY = 86_400_000;
 
 /** Reads row `index` of a vector as a plain value. */
 export function readValue(vector: Vector, index: number): PlainValue {
@@ -168,95 +164,6 @@ export function bigIntToWords(value: bigint, count: number): Uint32Array {
     v >>= 32n;
   }
   return words;
-}
-
-/** Converts a plain value into what arrow-js builders accept for `type`. */
-function toBuilderInput(type: DataType, value: PlainValue): unknown {
-  if (value === null || value === undefined) return null;
-  switch (type.typeId) {
-    case Type.Decimal: {
-      const decimalType = type as DataType<Type.Decimal> & { scale: number; bitWidth: number };
-      const decimal = value instanceof DecimalValue ? value : DecimalValue.parse(String(value));
-      return bigIntToWords(decimal.rescale(decimalType.scale).unscaled, decimalType.bitWidth / 32);
-    }
-    case Type.Timestamp:
-      return Number(value as bigint) / MICROS_PER_MILLI;
-    case Type.Date:
-      return new Date(Number(value) * MILLIS_PER_DAY);
-    case Type.Int: {
-      const intType = type as DataType<Type.Int> & { bitWidth: number };
-      return intType.bitWidth === 64 ? BigInt(value as bigint | number) : Number(value);
-    }
-    case Type.List:
-    case Type.FixedSizeList: {
-      const child = type.children[0]!.type;
-      return (value as PlainValue[]).map((item) => toBuilderInput(child, item));
-    }
-    case Type.Map: {
-      const entries = type.children[0]!.type as Struct;
-      const keyType = entries.children[0]!.type;
-      const valueType = entries.children[1]!.type;
-      const map = new Map<unknown, unknown>();
-      for (const [key, item] of value as Array<[PlainValue, PlainValue]>) map.set(toBuilderInput(keyType, key), toBuilderInput(valueType, item));
-      return map;
-    }
-    case Type.Struct: {
-      const row = value as { [key: string]: PlainValue };
-      const out: Record<string, unknown> = {};
-      for (const child of type.children) out[child.name] = toBuilderInput(child.type, row[child.name] ?? null);
-      return out;
-    }
-    default:
-      return value;
-  }
-}
-
-/** Builds one column from plain values. */
-export class ColumnBuilder {
-  private readonly builder: Builder;
-
-  constructor(readonly field: Field) {
-    this.builder = makeBuilder({ type: field.type, nullValues: [null, undefined] });
-  }
-
-  append(value: PlainValue): void {
-    this.builder.append(toBuilderInput(this.field.type, value));
-  }
-
-  finish(): Vector {
-    return this.builder.finish().toVector();
-  }
-}
-
-/** Builds record batches row by row in a fixed schema. */
-export class BatchBuilder {
-  private columns: ColumnBuilder[];
-  private rows = 0;
-
-  constructor(readonly schema: Schema) {
-    this.columns = schema.fields.map((field) => new ColumnBuilder(field));
-  }
-
-  get length(): number {
-    return this.rows;
-  }
-
-  /** Appends one row; `values[i]` belongs to `schema.fields[i]`. */
-  appendRow(values: PlainValue[]): void {
-    for (let i = 0; i < this.columns.length; i++) this.columns[i]!.append(values[i] ?? null);
-    this.rows++;
-  }
-
-  /** Returns the rows appended so far as one batch and starts a new one. */
-  flush(): RecordBatch {
-    const children = this.columns.map((column) => column.finish().data[0]!);
-    const structType = new Struct(this.schema.fields);
-    const data = makeData({ type: structType, length: this.rows, nullCount: 0, children });
-    const batch = new RecordBatchClass(this.schema, data);
-    this.columns = this.schema.fields.map((field) => new ColumnBuilder(field));
-    this.rows = 0;
-    return batch;
-  }
 }
 
 /** Human-readable Spark-style type name, for error messages. */

@@ -3,7 +3,7 @@
  * `delete_flag_value` deletes the row's key instead of writing it. Both backends match
  * the same way, so a job behaves the same against either database.
  */
-import { Type, type Vector } from "apache-arrow";
+import { Type, type DataType, type Vector } from "apache-arrow";
 import { DecimalValue, readValue, type PlainValue } from "../arrow/values.js";
 
 /** The value as the user would write it: booleans as true/false, numbers as written. */
@@ -15,9 +15,14 @@ export function deleteFlagText(value: PlainValue): string | undefined {
   return undefined;
 }
 
-/** True when row `row` of the flag column marks a delete. A boolean column matches "true" in any case. */
-export function isDeleteRow(flagVector: Vector, row: number, flagValue: string): boolean {
-  const text = deleteFlagText(readValue(flagVector, row));
+/** True when `value`, of a flag column of type `flagType`, marks a delete. A boolean column matches "true" in any case. */
+export function isDeleteValue(value: PlainValue, flagValue: string, flagType: DataType): boolean {
+  const text = deleteFlagText(value);
   if (text === undefined) return false;
-  return text === flagValue || (flagVector.type.typeId === Type.Bool && text === flagValue.trim().toLowerCase());
+  return text === flagValue || (flagType.typeId === Type.Bool && text === flagValue.trim().toLowerCase());
+}
+
+/** True when row `row` of the flag column marks a delete. */
+export function isDeleteRow(flagVector: Vector, row: number, flagValue: string): boolean {
+  return isDeleteValue(readValue(flagVector, row), flagValue, flagVector.type);
 }

@@ -9,7 +9,8 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemComman
 import { Bool, DataType, Decimal, Field, Float64, Int32, Int64, List, Map_, Schema, Struct, Utf8, type RecordBatch } from "apache-arrow";
 import type { Connector, WriteResult } from "../../src/core/connector.js";
 import { silentLogger } from "../../src/core/logger.js";
-import { BatchBuilder, DecimalValue, readValue, type PlainValue } from "../../src/arrow/values.js";
+import { DecimalValue, readValue, type PlainValue } from "../../src/arrow/values.js";
+import { BatchBuilder } from "../../src/arrow/batch-builder.js";
 import { createDynamoDbConnector } from "../../src/backends/dynamodb/connector.js";
 import "../support/provided-context.js";
 import { rejection } from "../support/conduit-error.js";

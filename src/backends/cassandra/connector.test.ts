@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Field, Int32, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import { createLogger } from "../../core/logger.js";
-import { BatchBuilder, readValue } from "../../arrow/values.js";
+import { readValue } from "../../arrow/values.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
 import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { clientKey, type ClientConfig } from "./client.js";

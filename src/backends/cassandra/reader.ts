@@ -16,7 +16,8 @@
  *   Cassandra is left to finish (the driver cannot cancel it) and its result is dropped.
  */
 import type { RecordBatch, Schema } from "apache-arrow";
-import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
+import { type PlainValue } from "../../arrow/values.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
 import { invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
 import type { CassandraApi, ResultPage } from "./client.js";

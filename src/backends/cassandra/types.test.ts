@@ -22,7 +22,7 @@ import {
 } from "apache-arrow";
 import { ConduitError } from "../../core/errors.js";
 import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
-import { arrowTypeOf, cqlTypeText, fromDriverType, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
+import { arrowTypeOf, cqlTypeText, decimalOfBigDecimal, driverInteger, fromDriverType, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
 
 const { types } = cassandra;
 const dt = types.dataTypes;
@@ -118,6 +118,28 @@ describe("CQL type metadata", () => {
     ];
     for (const [cql, text] of expected) expect(describeType(arrowTypeOf(cql, "c"))).toBe(text);
     expect(error(() => arrowTypeOf({ kind: "unsupported", name: "x.Y" }, "c")).errorClass).toBe("UNSUPPORTED_COLUMN_TYPE");
+  });
+});
+
+describe("decimals without a text round trip", () => {
+  const samples = ["0", "1", "-1", "0.01", "-0.01", "2147483647", "2147483648", "-2147483648", "-2147483649", "4294967295", "4294967296", "-4294967296", "-4294967297",
+    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "12345678901234567890123456789012.123456", "-98765432109876543210987654321.5", "1e-30", "-7e40"];
+
+  it("reads the driver's BigDecimal exactly", () => {
+    for (const text of samples) expect(decimalOfBigDecimal(types.BigDecimal.fromString(DecimalValue.parse(text).toString())).toString(), text).toBe(DecimalValue.parse(text).toString());
+    // What the driver decodes from the wire (its Integer built from bytes) reads the same.
+    for (const text of samples) {
+      const decoded = types.BigDecimal.fromBuffer(types.BigDecimal.toBuffer(types.BigDecimal.fromString(DecimalValue.parse(text).toString())));
+      expect(decimalOfBigDecimal(decoded).toString(), text).toBe(DecimalValue.parse(text).toString());
+    }
+  });
+
+  it("builds the driver's Integer that serializes to the same bytes as its own parser", () => {
+    for (const text of samples) {
+      const unscaled = DecimalValue.parse(text).unscaled;
+      const ours = types.Integer.toBuffer(driverInteger(unscaled) as never);
+      expect(ours.toString("hex"), text).toBe(types.Integer.toBuffer(types.Integer.fromString(unscaled.toString())).toString("hex"));
+    }
   });
 });
 

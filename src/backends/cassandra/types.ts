@@ -491,21 +491,51 @@ function toBigInt(value: unknown): bigint {
   return typeof value === "bigint" ? value : BigInt(value as number);
 }
 
+/** The driver's BigDecimal and Integer as they hold their value (checked before use). */
+interface DriverBigDecimal {
+  _intVal?: { bits_?: unknown; sign_?: unknown };
+  _scale?: unknown;
+}
+
+/**
+ * The driver's BigDecimal as an exact DecimalValue, from the 32-bit words of its unscaled
+ * Integer (little-endian, sign-extended by `sign_`): about ten times cheaper than parsing
+ * its text. Falls back to the text if the driver ever holds it differently.
+ */
+export function decimalOfBigDecimal(value: unknown): DecimalValue {
+  const { _intVal: integer, _scale: scale } = value as DriverBigDecimal;
+  const bits = integer?.bits_;
+  const sign = integer?.sign_;
+  if (!Array.isArray(bits) || typeof scale !== "number" || (sign !== 0 && sign !== -1)) return DecimalValue.parse(String(value));
+  if (bits.length <= 1) {
+    const unsigned = bits.length === 0 ? 0 : (bits[0] as number) >>> 0;
+    return new DecimalValue(BigInt(sign === -1 ? unsigned - 2 ** (32 * bits.length) : unsigned), scale);
+  }
+  let unscaled = 0n;
+  for (let i = bits.length - 1; i >= 0; i--) unscaled = (unscaled << 32n) | BigInt((bits[i] as number) >>> 0);
+  if (sign === -1) unscaled -= 1n << BigInt(32 * bits.length);
+  return new DecimalValue(unscaled, scale);
+}
+
 function decimalOfDriver(value: unknown, cql: CqlScalar): DecimalValue {
-  if (cql === "decimal") return DecimalValue.parse(String(value));
+  if (cql === "decimal") return decimalOfBigDecimal(value);
   return new DecimalValue(toBigInt(value), 0);
 }
 
-function fitDecimal(value: DecimalValue, arrow: DataType, path: string): DecimalValue {
+/** Converts driver decimals to `arrow`'s decimal(p,s), refusing values that do not fit. */
+function decimalFitter(arrow: DataType, path: string): (value: DecimalValue) => DecimalValue {
   const d = arrow as unknown as ArrowDecimal;
-  let rescaled: DecimalValue;
-  try {
-    rescaled = value.rescale(d.scale);
-  } catch {
-    throw readOutOfRange(path, arrow, value.toString(), `has more than ${d.scale} digits after the decimal point`);
-  }
-  if (rescaled.digits() > d.precision) throw readOutOfRange(path, arrow, value.toString(), `has more than ${d.precision - d.scale} digits before the decimal point`);
-  return rescaled;
+  const limit = 10n ** BigInt(d.precision);
+  return (value) => {
+    let rescaled: DecimalValue;
+    try {
+      rescaled = value.rescale(d.scale);
+    } catch {
+      throw readOutOfRange(path, arrow, value.toString(), `has more than ${d.scale} digits after the decimal point`);
+    }
+    if (rescaled.unscaled >= limit || rescaled.unscaled <= -limit) throw readOutOfRange(path, arrow, value.toString(), `has more than ${d.precision - d.scale} digits before the decimal point`);
+    return rescaled;
+  };
 }
 
 function fitInt(value: bigint, arrow: DataType, path: string): number | bigint {
@@ -551,7 +581,10 @@ function scalarReader(cql: CqlScalar, arrow: DataType, path: string, type: CqlTy
       throw fail();
     }
     case Type.Decimal:
-      if (cql === "decimal" || cql === "varint" || INT_BITS[cql] !== undefined) return (v) => fitDecimal(decimalOfDriver(v, cql), arrow, path);
+      if (cql === "decimal" || cql === "varint" || INT_BITS[cql] !== undefined) {
+        const fit = decimalFitter(arrow, path);
+        return (v) => fit(decimalOfDriver(v, cql));
+      }
       throw fail();
     case Type.Bool:
       if (cql === "boolean") return (v) => v as boolean;
@@ -673,8 +706,17 @@ const DURATION_STANDARD = /^-?(\d+(y|mo|w|d|h|m|s|ms|us|µs|ns))+$/i;
 const DURATION_ISO = /^-?P(?=.)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/;
 const DURATION_ISO_ALT = /^-?P\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 
+/** A bigint as the driver's Integer, from its 32-bit words (no text round trip). */
+export function driverInteger(value: bigint): unknown {
+  if (value >= -2_147_483_648n && value <= 2_147_483_647n) return types.Integer.fromInt(Number(value));
+  const stop = value < 0n ? -1n : 0n;
+  const bits: number[] = [];
+  for (let v = value; v !== stop; v >>= 32n) bits.push(Number(BigInt.asIntN(32, v)));
+  return new types.Integer(bits, value < 0n ? -1 : 0);
+}
+
 function toDriverBigDecimal(value: DecimalValue): unknown {
-  return new BigDecimal(types.Integer.fromString(value.unscaled.toString()), value.scale);
+  return new BigDecimal(driverInteger(value.unscaled), value.scale);
 }
 
 function toLocalTime(nanos: bigint): unknown {
@@ -800,7 +842,7 @@ function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: Cql
       const int = arrow as unknown as ArrowInt;
       if (target === "counter") throw fail("counter columns can only be incremented, which this connector does not do");
       if (INT_BITS[target] !== undefined || target === "varint") return integerWriter(target, path, cql);
-      if (target === "decimal") return (v) => new BigDecimal(types.Integer.fromString(String(v)), 0);
+      if (target === "decimal") return (v) => new BigDecimal(driverInteger(BigInt(v as number | bigint)), 0);
       if (target === "double" && int.bitWidth <= 32) return (v) => Number(v);
       if (target === "float" && int.bitWidth <= 16) return (v) => Number(v);
       if (target === "time" && int.bitWidth === 64) {

@@ -38,14 +38,15 @@ import { Type, type DataType, type RecordBatch, type Vector } from "apache-arrow
 import type { WriteResult } from "../../core/connector.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
-import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
+import { readColumn } from "../../arrow/column-reader.js";
+import { DecimalValue, type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
 import type { CassandraApi, Statement } from "./client.js";
 import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
 import { quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
-import { isDeleteRow } from "../../core/delete-flag.js";
+import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** Statements of one UNLOGGED batch at most. */
 export const MAX_BATCH_STATEMENTS = 100;
@@ -106,7 +107,9 @@ export interface StatementWriterConfig {
 export class StatementWriter {
   readonly stats: WriterStats = { written: 0, deleted: 0, requests: 0, batches: 0, retries: 0 };
   private buffer: Pending[] = [];
-  private readonly active = new Set<Promise<void>>();
+  private inFlight = 0;
+  /** Woken whenever a request settles (waiting with Promise.race over every request in flight cost O(concurrency) per row). */
+  private waiters: Array<() => void> = [];
   private failure: unknown;
   private readonly stop = new AbortController();
 
@@ -149,20 +152,29 @@ export class StatementWriter {
     }
   }
 
+  private settled(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
   /** Waits for a free slot, then starts the request. */
   private async dispatch(items: Pending[]): Promise<void> {
-    while (this.active.size >= this.config.concurrency) {
-      await Promise.race(this.active);
+    while (this.inFlight >= this.config.concurrency) {
+      await this.settled();
       this.throwIfFailed();
     }
     this.throwIfFailed();
-    const request: Promise<void> = this.send(items)
+    this.inFlight++;
+    this.send(items)
       .catch((error: unknown) => {
         if (this.failure === undefined) this.failure = error;
         this.stop.abort();
       })
-      .finally(() => this.active.delete(request));
-    this.active.add(request);
+      .finally(() => {
+        this.inFlight--;
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const wake of waiters) wake();
+      });
   }
 
   private async send(items: Pending[]): Promise<void> {
@@ -215,7 +227,7 @@ export class StatementWriter {
   async flush(): Promise<void> {
     this.throwIfFailed();
     await this.sendBuffer();
-    while (this.active.size > 0) await Promise.race(this.active);
+    while (this.inFlight > 0) await this.settled();
     this.throwIfFailed();
   }
 
@@ -223,7 +235,7 @@ export class StatementWriter {
   async abort(): Promise<void> {
     this.buffer = [];
     this.stop.abort();
-    while (this.active.size > 0) await Promise.race(this.active);
+    while (this.inFlight > 0) await this.settled();
   }
 }
 
@@ -238,6 +250,18 @@ function keyText(value: PlainValue): string {
   if (value instanceof DecimalValue) return `${value.unscaled}e-${value.scale}`;
   if (typeof value === "object" && value !== null) return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
   return String(value);
+}
+
+/** Text identifying row `r`'s partition: equal exactly when the partition keys are equal. */
+function partitionText(columns: readonly PlainValue[][], partitionIndexes: readonly number[], r: number): string {
+  if (partitionIndexes.length === 1) {
+    const value = columns[partitionIndexes[0]!]![r]!;
+    // One text key is its own unambiguous text (the common case, so no quoting).
+    return typeof value === "string" ? value : keyText(value);
+  }
+  let text = "";
+  for (const i of partitionIndexes) text += `${keyText(columns[i]![r]!)}\u0000`;
+  return text;
 }
 
 export interface WriteTaskInput {
@@ -277,11 +301,11 @@ function isEmptyValue(value: PlainValue): boolean {
 }
 
 /** Throws KEY_VALUE_NULL for the first null (or, for a single-column partition key, empty) key of a batch. */
-function checkKeyColumn(vector: Vector, name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
+function checkKeyColumn(vector: Vector, values: readonly PlainValue[], name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
   const checkEmpty = rejectEmpty && mayBeEmpty(vector.type);
   if (vector.nullCount === 0 && !checkEmpty) return;
-  for (let r = 0; r < vector.length; r++) {
-    const value = readValue(vector, r);
+  for (let r = 0; r < values.length; r++) {
+    const value = values[r]!;
     if (value === null || (checkEmpty && isEmptyValue(value))) {
       const what = value === null ? "null" : "empty";
       throw invalidArgument(
@@ -318,39 +342,38 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   const position: RowPosition = { row: 0, partition: partitionId };
   let converters: WriteConverter[] | undefined;
   let convertersFor: RecordBatch["schema"] | undefined;
+  const keyIndexes = keyNames.map((k) => plan.columns.findIndex((c) => c.name === k));
+  const partitionIndexes = plan.partitionKey.map((k) => plan.columns.findIndex((c) => c.name === k));
   try {
     for await (const batch of input.batches) {
       const firstRow = position.row;
       const vectors = plan.columns.map((c) => batch.getChild(c.name) ?? missingColumn(batch, c.name, plan, partitionId, "COLUMN_MISSING"));
+      // Read column by column, straight from the Arrow buffers.
+      const columns = vectors.map(readColumn);
       // Checked for the whole batch before any of its rows is queued, so a bad key in a
       // batch writes none of that batch's rows.
       plan.columns.forEach((c, i) => {
-        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
+        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, columns[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
       });
       if (converters === undefined || convertersFor !== batch.schema) {
         converters = plan.columns.map((c, i) => writeConverter(vectors[i]!.type, c.type, c.name));
         convertersFor = batch.schema;
       }
       const flagVector = flagColumn === undefined ? undefined : (batch.getChild(flagColumn) ?? missingColumn(batch, flagColumn, plan, partitionId, "DELETE_FLAG_COLUMN_MISSING"));
-      const keyIndexes = keyNames.map((k) => plan.columns.findIndex((c) => c.name === k));
-      const partitionIndexes = plan.partitionKey.map((k) => plan.columns.findIndex((c) => c.name === k));
+      const flags = flagVector === undefined ? undefined : readColumn(flagVector);
       const pending: Pending[] = [];
       for (let r = 0; r < batch.numRows; r++, position.row++) {
-        let isDelete = false;
-        if (flagVector !== undefined) {
-          isDelete = isDeleteRow(flagVector, r, flagValue!);
-        }
-        let partition = "";
-        for (const i of partitionIndexes) partition += `${keyText(readValue(vectors[i]!, r))}\u0000`;
+        const isDelete = flags !== undefined && isDeleteValue(flags[r]!, flagValue!, flagVector!.type);
+        const partition = partitionText(columns, partitionIndexes, r);
         const timestamp = nextTimestamp(clock);
         if (isDelete) {
-          const keys = keyIndexes.map((c) => converters![c]!(readValue(vectors[c]!, r), position));
+          const keys = keyIndexes.map((c) => converters![c]!(columns[c]![r]!, position));
           pending.push({ statement: { query: remove, params: [timestamp, ...keys] }, partition, isDelete });
           continue;
         }
         const values = new Array<unknown>(plan.columns.length + 1);
         for (let c = 0; c < plan.columns.length; c++) {
-          const value = readValue(vectors[c]!, r);
+          const value = columns[c]![r]!;
           values[c] = value === null ? nullValue : converters[c]!(value, position);
         }
         values[plan.columns.length] = timestamp;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Field, Int64, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import { createLogger } from "../../core/logger.js";
-import { BatchBuilder, readValue } from "../../arrow/values.js";
+import { readValue } from "../../arrow/values.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
 import { clientKey, type ClientConfig } from "./client.js";
 import { createDynamoDbConnector } from "./connector.js";
 import { FakeDynamoDb } from "./test-fakes.js";

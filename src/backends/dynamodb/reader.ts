@@ -13,7 +13,7 @@
  */
 import type { ScanCommandInput, ScanCommandOutput } from "@aws-sdk/client-dynamodb";
 import type { RecordBatch, Schema } from "apache-arrow";
-import { BatchBuilder } from "../../arrow/values.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
 import type { Logger } from "../../core/logger.js";
 import type { DynamoDbApi } from "./client.js";
 import { cancelled, translateDynamoDbError, type ErrorContext } from "./errors.js";

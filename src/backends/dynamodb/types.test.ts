@@ -24,7 +24,8 @@ import {
 } from "apache-arrow";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { ConduitError } from "../../core/errors.js";
-import { BatchBuilder, DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
+import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
 import {
   attributeToPlain,
   checkReadSchema,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Bool, Field, Float64, Int64, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import { silentLogger } from "../../core/logger.js";
-import { BatchBuilder, type PlainValue } from "../../arrow/values.js";
+import { type PlainValue } from "../../arrow/values.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
 import type { WritePlan } from "./planner.js";
 import { FakeDynamoDb, sdkError } from "./test-fakes.js";
 import { FakeClock } from "../../../tests/support/fake-clock.js";
