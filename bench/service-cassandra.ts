@@ -4,13 +4,17 @@
  * decoded and written by the connector with `--tasks` tasks at once, then read back by
  * token range and encoded to IPC as the Read handler does. Prints rows/s and the
  * process's CPU time per row for each direction, so a change to the conversions can be
- * measured in seconds (and profiled with `node --cpu-prof`) instead of through Spark.
+ * measured in seconds instead of through Spark. `--profile PREFIX` writes a CPU profile of
+ * each direction (PREFIX-write.cpuprofile, PREFIX-read.cpuprofile; open them in Chrome's
+ * DevTools), without the set-up.
  *
  *   npx esbuild bench/service-cassandra.ts --bundle --platform=node --outfile=.local/bench/service-cassandra.cjs
  *   node .local/bench/service-cassandra.cjs --rows 200000
  *
  * Connection from CASSANDRA_HOST, _PORT, _USERNAME, _PASSWORD (scripts/bench.sh sets them).
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
 import { Decimal, Field, Float64, Int32, makeBuilder, Map_, RecordBatch, Schema, Struct, Utf8, vectorFromArray, makeData } from "apache-arrow";
 import { decodeBatches, encodeBatch } from "../src/arrow/ipc.js";
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     "read-partitions": { type: "string", default: "8" },
     keyspace: { type: "string", default: "bench" },
     table: { type: "string", default: "bench_service" },
+    profile: { type: "string" },
   },
 });
 const rows = Number(values.rows);
@@ -74,6 +79,22 @@ function ipcBatch(start: number, end: number): Uint8Array {
   return encodeBatch(new RecordBatch(schema, data));
 }
 
+/** Runs `body` under the V8 CPU profiler when --profile is given. */
+async function profiled<T>(name: string, body: () => Promise<T>): Promise<T> {
+  if (values.profile === undefined) return body();
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    return await body();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    writeFileSync(`${values.profile}-${name}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   const admin = createDriverApi(clientConfigFromOptions(parseCassandraOptions(options, "read")));
   await admin.execute(`CREATE KEYSPACE IF NOT EXISTS ${options.keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`, [], { consistency: "ONE" });
@@ -95,7 +116,7 @@ async function main(): Promise<void> {
 
   let cpu = process.cpuUsage();
   let t0 = performance.now();
-  const results = await Promise.all(
+  const results = await profiled("write", () => Promise.all(
     messages.map((list, partitionId) =>
       connector.write({
         options: writeOptions,
@@ -108,7 +129,7 @@ async function main(): Promise<void> {
         signal,
       }),
     ),
-  );
+  ));
   const writeSeconds = (performance.now() - t0) / 1000;
   const writeCpu = process.cpuUsage(cpu);
   const written = results.reduce((n, r) => n + r.rowsWritten, 0);
@@ -130,7 +151,7 @@ async function main(): Promise<void> {
       }
     }
   };
-  await Promise.all(Array.from({ length: tasks }, worker));
+  await profiled("read", () => Promise.all(Array.from({ length: tasks }, worker)));
   const readSeconds = (performance.now() - t0) / 1000;
   const readCpu = process.cpuUsage(cpu);
   if (read !== rows) throw new Error(`read ${read} rows, expected ${rows}`);

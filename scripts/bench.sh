@@ -11,6 +11,9 @@
 # DynamoDB: BENCH_WRITE_CONCURRENCY (16) requests per task, BENCH_SEGMENTS (8) scan segments.
 # Cassandra: BENCH_CASSANDRA_CONCURRENCY (100, the `concurrency` option's default) requests
 # per task, BENCH_CASSANDRA_SPLITS (8) token ranges read (`read_partitions`).
+# Each database is warmed up first with BENCH_WARMUP_ROWS (200000) rows through the direct
+# client, unmeasured: the direct path runs first, and a database's cold JVM would otherwise
+# slow the ceiling and flatter the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,6 +24,7 @@ write_concurrency=${BENCH_WRITE_CONCURRENCY:-16}
 segments=${BENCH_SEGMENTS:-8}
 cassandra_concurrency=${BENCH_CASSANDRA_CONCURRENCY:-100}
 cassandra_splits=${BENCH_CASSANDRA_SPLITS:-8}
+warmup_rows=${BENCH_WARMUP_ROWS:-200000}
 
 for database in ${databases//,/ }; do
   case "$database" in
@@ -60,6 +64,7 @@ PY
 if wants dynamodb; then
   endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-6g} node scripts/local-dynamodb.mjs start --state-dir "$dynamodb_state")
   echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
+  node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$warmup_rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions" --table bench_warmup >/dev/null
   for rows in "${sizes[@]}"; do
     direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions")
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_bench.py --endpoint "$endpoint" --rows "$rows" \
@@ -79,6 +84,7 @@ if wants cassandra; then
   CASSANDRA_PASSWORD=$(field password)
   CASSANDRA_LOCAL_DC=$(field localDataCenter)
   echo "Cassandra $(field version) at $CASSANDRA_HOST:$CASSANDRA_PORT; $partitions Spark tasks x $cassandra_concurrency requests in flight; $cassandra_splits token ranges, $partitions at a time"
+  node bench/direct-cassandra.mjs --rows "$warmup_rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions" --table bench_warmup >/dev/null
   for rows in "${sizes[@]}"; do
     direct=$(node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions")
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/cassandra_bench.py --rows "$rows" \

@@ -3,8 +3,8 @@
  * `delete_flag_value` deletes the row's key instead of writing it. Both backends match
  * the same way, so a job behaves the same against either database.
  */
-import { Type, type DataType, type Vector } from "apache-arrow";
-import { DecimalValue, readValue, type PlainValue } from "../arrow/values.js";
+import { Type, type DataType } from "apache-arrow";
+import { DecimalValue, type PlainValue } from "../arrow/values.js";
 
 /** The value as the user would write it: booleans as true/false, numbers as written. */
 export function deleteFlagText(value: PlainValue): string | undefined {
@@ -22,7 +22,3 @@ export function isDeleteValue(value: PlainValue, flagValue: string, flagType: Da
   return text === flagValue || (flagType.typeId === Type.Bool && text === flagValue.trim().toLowerCase());
 }
 
-/** True when row `row` of the flag column marks a delete. */
-export function isDeleteRow(flagVector: Vector, row: number, flagValue: string): boolean {
-  return isDeleteValue(readValue(flagVector, row), flagValue, flagVector.type);
-}

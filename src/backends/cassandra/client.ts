@@ -292,13 +292,22 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
     return connecting;
   };
 
-  const queryOptions = (options: ExecuteOptions): cassandra.QueryOptions => ({
-    prepare: true,
-    consistency: CONSISTENCY_CODES[options.consistency],
-    ...(options.fetchSize !== undefined ? { fetchSize: options.fetchSize, autoPage: false } : {}),
-    ...(options.pageState !== undefined ? { pageState: options.pageState } : {}),
-    ...(options.idempotent ? { isIdempotent: true } : {}),
-  });
+  // Writes send the same few option sets once per row: build each once.
+  const unpagedOptions = new Map<string, cassandra.QueryOptions>();
+  const queryOptions = (options: ExecuteOptions): cassandra.QueryOptions => {
+    const build = (): cassandra.QueryOptions => ({
+      prepare: true,
+      consistency: CONSISTENCY_CODES[options.consistency],
+      ...(options.fetchSize !== undefined ? { fetchSize: options.fetchSize, autoPage: false } : {}),
+      ...(options.pageState !== undefined ? { pageState: options.pageState } : {}),
+      ...(options.idempotent ? { isIdempotent: true } : {}),
+    });
+    if (options.fetchSize !== undefined || options.pageState !== undefined) return build();
+    const key = `${options.consistency}/${options.idempotent === true}`;
+    let cached = unpagedOptions.get(key);
+    if (!cached) unpagedOptions.set(key, (cached = build()));
+    return cached;
+  };
 
   return {
     async getTable(keyspace, table) {

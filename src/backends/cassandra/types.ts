@@ -616,7 +616,11 @@ export function readConverter(cql: CqlType, arrow: DataType, path: string): Read
     (v) =>
       v === null || v === undefined ? null : convert(v);
   if (cql.kind === "unsupported") throw unsupportedType(path, cql);
-  if (arrow.typeId === Type.Utf8 || arrow.typeId === Type.LargeUtf8) return wrapNull((v) => cqlLiteral(v, cql, false));
+  if (arrow.typeId === Type.Utf8 || arrow.typeId === Type.LargeUtf8) {
+    // Text reads as it is (the common case, so without the literal formatting).
+    if (cql.kind === "scalar" && (cql.name === "text" || cql.name === "ascii")) return wrapNull((v) => v as string);
+    return wrapNull((v) => cqlLiteral(v, cql, false));
+  }
   switch (cql.kind) {
     case "scalar":
       return wrapNull(scalarReader(cql.name, arrow, path, cql)!);

@@ -24,13 +24,14 @@ import { Type, type RecordBatch, type Vector } from "apache-arrow";
 import type { WriteResult } from "../../core/connector.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
-import { readValue, type PlainValue } from "../../arrow/values.js";
+import { readColumn } from "../../arrow/column-reader.js";
+import { type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
 import type { DynamoDbApi } from "./client.js";
 import { cancelled, isAbort, isRetryable, translateDynamoDbError, type ErrorContext } from "./errors.js";
 import type { WritePlan } from "./planner.js";
 import { plainToAttribute, type Item } from "./types.js";
-import { isDeleteRow } from "../../core/delete-flag.js";
+import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** DynamoDB's limit of items per BatchWriteItem request. */
 export const MAX_BATCH_ITEMS = 25;
@@ -294,11 +295,11 @@ function missingKey(name: string, value: PlainValue, plan: WritePlan, partitionI
 }
 
 /** Throws for the first null or empty key of a batch; `firstRow` is the task's row index of row 0. */
-function checkKeyColumn(vector: Vector, name: string, plan: WritePlan, partitionId: number, firstRow: number): void {
+function checkKeyColumn(vector: Vector, values: readonly PlainValue[], name: string, plan: WritePlan, partitionId: number, firstRow: number): void {
   const mayBeEmpty = vector.type.typeId === Type.Utf8 || vector.type.typeId === Type.LargeUtf8 || vector.type.typeId === Type.Binary;
   if (vector.nullCount === 0 && !mayBeEmpty) return;
-  for (let r = 0; r < vector.length; r++) {
-    const value = readValue(vector, r);
+  for (let r = 0; r < values.length; r++) {
+    const value = values[r]!;
     if (isMissingKey(value)) throw missingKey(name, value, plan, partitionId, firstRow + r);
   }
 }
@@ -325,24 +326,28 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
       const keyVectors = keys.map((k) => column(batch, k.name, plan, partitionId, "KEY_COLUMN_MISSING"));
       // Checked for the whole batch before any of its rows is queued, so a bad key in a
       // batch writes none of that batch's rows.
-      keys.forEach((keyDef, k) => checkKeyColumn(keyVectors[k]!, keyDef.name, plan, partitionId, rowIndex));
+      // Read column by column, straight from the Arrow buffers.
+      const keyColumns = keyVectors.map(readColumn);
+      keys.forEach((keyDef, k) => checkKeyColumn(keyVectors[k]!, keyColumns[k]!, keyDef.name, plan, partitionId, rowIndex));
       const flagVector = flagColumn === undefined ? undefined : column(batch, flagColumn, plan, partitionId, "DELETE_FLAG_COLUMN_MISSING");
+      const flags = flagVector === undefined ? undefined : readColumn(flagVector);
       const valueFields = batch.schema.fields.map((field, index) => ({ field, index })).filter(({ field }) => field.name !== flagColumn);
       const vectors = valueFields.map(({ index }) => batch.getChildAt(index)!);
+      const columns = vectors.map(readColumn);
       for (let r = 0; r < batch.numRows; r++, rowIndex++) {
         const keyItem: Item = {};
         let keyText = "";
         for (let k = 0; k < keys.length; k++) {
           const keyDef = keys[k]!;
           const vector = keyVectors[k]!;
-          const value = readValue(vector, r);
+          const value = keyColumns[k]![r]!;
           if (isMissingKey(value)) throw missingKey(keyDef.name, value, plan, partitionId, rowIndex);
           const av = plainToAttribute(value, vector.type, keyDef.name);
           keyItem[keyDef.name] = av;
           keyText += (k === 0 ? "" : "\u0000") + keyPart(av as { S?: string; N?: string; B?: Uint8Array });
         }
-        if (flagVector !== undefined) {
-          const matches = isDeleteRow(flagVector, r, flagValue!);
+        if (flags !== undefined) {
+          const matches = isDeleteValue(flags[r]!, flagValue!, flagVector!.type);
           if (matches) {
             await writer.delete(keyText, keyItem);
             continue;
@@ -350,7 +355,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
         }
         const item: Item = {};
         for (let c = 0; c < valueFields.length; c++) {
-          const value = readValue(vectors[c]!, r);
+          const value = columns[c]![r]!;
           if (value === null) continue;
           const name = valueFields[c]!.field.name;
           item[name] = keyItem[name] ?? plainToAttribute(value, vectors[c]!.type, name);
