@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "python-shim/", ".venv/", "scratch/", "coverage/"] },
+  { ignores: ["node_modules/", "dist/", "python-shim/", ".venv/", ".local/", "scratch/", "coverage/"] },
   ...tseslint.configs.recommended,
   {
     rules: {

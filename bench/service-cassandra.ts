@@ -8,8 +8,7 @@
  * each direction (PREFIX-write.cpuprofile, PREFIX-read.cpuprofile; open them in Chrome's
  * DevTools), without the set-up.
  *
- *   npx esbuild bench/service-cassandra.ts --bundle --platform=node --outfile=.local/bench/service-cassandra.cjs
- *   node .local/bench/service-cassandra.cjs --rows 200000
+ *   npm run bench:service -- --rows 200000 [--tasks 2 --concurrency 100 --read-partitions 8 --profile PREFIX]
  *
  * Connection from CASSANDRA_HOST, _PORT, _USERNAME, _PASSWORD (scripts/bench.sh sets them).
  */
