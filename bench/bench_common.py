@@ -81,6 +81,15 @@ class RssSampler(threading.Thread):
                 continue
 
 
+def warm_up(write: Callable[[], None], read: Callable[[], DataFrame]) -> None:
+    """One unmeasured write and full read, as the direct path gets a warm-up pass: the first
+    job of a Spark application pays for Spark's JIT, the Python worker daemons, the
+    service's start and its JIT (about 10 s on the 2-core machine), which is start-up
+    rather than throughput."""
+    write()
+    read().write.format("noop").mode("overwrite").save()
+
+
 def measure(rows: int, write: Callable[[], None], read: Callable[[], DataFrame]) -> None:
     """Times ``write`` then a full read of ``read()`` (every column materialized by the noop
     sink) while sampling the embedded service's memory; prints the figures as one JSON line."""

@@ -2,7 +2,8 @@
 the local Cassandra, then read back by token range, while the service's memory is sampled.
 
 Connection from CASSANDRA_HOST, _PORT, _USERNAME, _PASSWORD (scripts/bench.sh sets them).
-The table ``<keyspace>.<table>`` is created (and dropped at the end) with scripts/cql.mjs.
+The tables ``<keyspace>.<table>`` and its ``_warmup`` twin (an unmeasured first pass, as the
+direct path gets) are created and dropped at the end with scripts/cql.mjs.
 Prints one JSON line with rows/s for each direction and the service's peak RSS. The
 orchestration (Cassandra, the direct ceiling, the ratio) is in scripts/bench.sh.
 """
@@ -12,7 +13,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from bench_common import SCHEMA, bench_rows, bench_session, measure
+from bench_common import SCHEMA, bench_rows, bench_session, measure, warm_up
+from pyspark.sql import DataFrame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,15 +35,16 @@ def main() -> None:
     parser.add_argument("--read-partitions", type=int, default=8, help="token-range splits of the read")
     parser.add_argument("--keyspace", default="bench")
     parser.add_argument("--table", default="bench_spark")
+    parser.add_argument("--warmup-rows", type=int, default=200_000, help="unmeasured first pass (0: none)")
     args = parser.parse_args()
 
-    table = f"{args.keyspace}.{args.table}"
+    tables = [f"{args.keyspace}.{args.table}", f"{args.keyspace}.{args.table}_warmup"]
+    columns = "(id text PRIMARY KEY, name text, age int, score double, balance decimal, attrs map<text, text>)"
     cql(
         f"CREATE KEYSPACE IF NOT EXISTS {args.keyspace} "
         "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
-        f"DROP TABLE IF EXISTS {table}",
-        f"CREATE TABLE {table} (id text PRIMARY KEY, name text, age int, score double, balance decimal, "
-        "attrs map<text, text>)",
+        *(f"DROP TABLE IF EXISTS {table}" for table in tables),
+        *(f"CREATE TABLE {table} {columns}" for table in tables),
     )
 
     spark = bench_session(args.partitions)
@@ -49,34 +52,40 @@ def main() -> None:
         "host": os.environ.get("CASSANDRA_HOST", "127.0.0.1"),
         "port": os.environ.get("CASSANDRA_PORT", "9042"),
         "keyspace": args.keyspace,
-        "table": args.table,
     }
     if os.environ.get("CASSANDRA_USERNAME"):
         common["username"] = os.environ["CASSANDRA_USERNAME"]
         common["password"] = os.environ.get("CASSANDRA_PASSWORD", "")
-    df = bench_rows(spark, args.rows, args.partitions)
+
+    def write(df: DataFrame, table: str) -> None:
+        (
+            df.write.format("pycassandra")
+            .mode("append")
+            .options(**common)
+            .option("table", table)
+            .option("concurrency", str(args.concurrency))
+            .save()
+        )
+
+    def read(table: str) -> DataFrame:
+        return (
+            spark.read.format("pycassandra")
+            .schema(SCHEMA)
+            .options(**common)
+            .option("table", table)
+            .option("read_partitions", str(args.read_partitions))
+            .load()
+        )
 
     try:
-        measure(
-            args.rows,
-            write=lambda: (
-                df.write.format("pycassandra")
-                .mode("append")
-                .options(**common)
-                .option("concurrency", str(args.concurrency))
-                .save()
-            ),
-            read=lambda: (
-                spark.read.format("pycassandra")
-                .schema(SCHEMA)
-                .options(**common)
-                .option("read_partitions", str(args.read_partitions))
-                .load()
-            ),
-        )
+        if args.warmup_rows > 0:
+            warmup = bench_rows(spark, args.warmup_rows, args.partitions)
+            warm_up(lambda: write(warmup, f"{args.table}_warmup"), lambda: read(f"{args.table}_warmup"))
+        df = bench_rows(spark, args.rows, args.partitions)
+        measure(args.rows, write=lambda: write(df, args.table), read=lambda: read(args.table))
         spark.stop()
     finally:
-        cql(f"DROP TABLE IF EXISTS {table}")
+        cql(*(f"DROP TABLE IF EXISTS {table}" for table in tables))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@
 # DynamoDB: BENCH_WRITE_CONCURRENCY (16) requests per task, BENCH_SEGMENTS (8) scan segments.
 # Cassandra: BENCH_CASSANDRA_CONCURRENCY (100, the `concurrency` option's default) requests
 # per task, BENCH_CASSANDRA_SPLITS (8) token ranges read (`read_partitions`).
-# Each database is warmed up first with BENCH_WARMUP_ROWS (200000) rows through the direct
-# client, unmeasured: the direct path runs first, and a database's cold JVM would otherwise
-# slow the ceiling and flatter the ratio.
+# Both paths are warmed up with BENCH_WARMUP_ROWS (200000) rows written and read, unmeasured,
+# into tables of their own: the direct client once per database (a cold database JVM would
+# slow the ceiling, which runs first, and flatter the ratio) and the Spark path once per
+# Spark application (its first job pays for Spark's JIT, the Python worker daemons and the
+# service's start: start-up, not throughput).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -68,7 +70,7 @@ if wants dynamodb; then
   for rows in "${sizes[@]}"; do
     direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions")
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_bench.py --endpoint "$endpoint" --rows "$rows" \
-      --partitions "$partitions" --write-concurrency "$write_concurrency" --segments "$segments" --table "bench_spark_$rows")
+      --partitions "$partitions" --write-concurrency "$write_concurrency" --segments "$segments" --table "bench_spark_$rows" --warmup-rows "$warmup_rows")
     report DynamoDB "$direct" "$spark"
   done
   node scripts/local-dynamodb.mjs stop --state-dir "$dynamodb_state" >/dev/null 2>&1 || true
@@ -88,7 +90,7 @@ if wants cassandra; then
   for rows in "${sizes[@]}"; do
     direct=$(node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions")
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/cassandra_bench.py --rows "$rows" \
-      --partitions "$partitions" --concurrency "$cassandra_concurrency" --read-partitions "$cassandra_splits" --table "bench_spark_$rows")
+      --partitions "$partitions" --concurrency "$cassandra_concurrency" --read-partitions "$cassandra_splits" --table "bench_spark_$rows" --warmup-rows "$warmup_rows")
     report Cassandra "$direct" "$spark"
   done
 fi

@@ -54,6 +54,7 @@ describe("BatchBuilder", () => {
       new Field("tsm", new TimestampMillisecond(), true),
     ]);
     const builder = new BatchBuilder(s);
+    expect(ipc(builder.flush()).numRows).toBe(0);
     builder.appendRow([2n ** 64n - 1n, 0.5, 19_000, 1_700_000_000_000_000n, -1n]);
     builder.appendRow([null, null, null, null, null]);
     const batch = ipc(builder.flush());

@@ -262,8 +262,12 @@ function toTableDef(keyspace: string, table: cassandra.metadata.TableMetadata): 
 }
 
 /** Builds a real driver client (connected lazily) and wraps it as a CassandraApi. */
+const NO_ROWS: ResultPage = Object.freeze({ rows: [], columns: [], pageState: undefined });
+
 export function createDriverApi(config: ClientConfig): CassandraApi {
   let client: cassandra.Client | undefined;
+  /** The client once connected: requests then skip waiting on `connecting`. */
+  let ready: cassandra.Client | undefined;
   let connecting: Promise<cassandra.Client> | undefined;
   let closed = false;
 
@@ -280,6 +284,7 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
       client = created;
       if (closed) throw new Error("the client was shut down");
       await created.connect();
+      ready = created;
       return created;
     })();
     // A failed connection attempt is not cached: the next call tries again.
@@ -287,6 +292,7 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
       connecting = undefined;
       const failed = client;
       client = undefined;
+      ready = undefined;
       void failed?.shutdown().catch(() => undefined);
     });
     return connecting;
@@ -363,12 +369,16 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
       return perHost.flat();
     },
 
-    async execute(query, params, options) {
-      const c = await connect();
-      const result = await c.execute(query, params, queryOptions(options));
-      const columns = (result.columns ?? []).map((col) => ({ name: col.name, type: fromDriverType(col.type as DriverTypeInfo) }));
-      const rows = (result.rows ?? []).map((row) => row.values());
-      return { rows, columns, pageState: result.pageState ?? undefined };
+    execute(query, params, options) {
+      const run = async (c: cassandra.Client): Promise<ResultPage> => {
+        const result = await c.execute(query, params, queryOptions(options));
+        // Writes (one request per row) get no rows and no columns: skip the copying.
+        if (!result.columns && !result.pageState && (result.rows ?? []).length === 0) return NO_ROWS;
+        const columns = (result.columns ?? []).map((col) => ({ name: col.name, type: fromDriverType(col.type as DriverTypeInfo) }));
+        const rows = (result.rows ?? []).map((row) => row.values());
+        return { rows, columns, pageState: result.pageState ?? undefined };
+      };
+      return ready ? run(ready) : connect().then(run);
     },
 
     async batch(statements, options) {
@@ -378,6 +388,7 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
 
     async shutdown() {
       closed = true;
+      ready = undefined;
       const pending = connecting;
       connecting = undefined;
       if (pending) await pending.catch(() => undefined);

@@ -41,7 +41,7 @@ import type { Logger } from "../../core/logger.js";
 import { readColumn } from "../../arrow/column-reader.js";
 import { DecimalValue, type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
-import type { CassandraApi, Statement } from "./client.js";
+import type { CassandraApi, ExecuteOptions, Statement } from "./client.js";
 import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
@@ -113,7 +113,11 @@ export class StatementWriter {
   private failure: unknown;
   private readonly stop = new AbortController();
 
-  constructor(private readonly config: StatementWriterConfig) {}
+  private readonly options: ExecuteOptions;
+
+  constructor(private readonly config: StatementWriterConfig) {
+    this.options = { consistency: config.consistency, idempotent: true };
+  }
 
   private get where(): string {
     return `${this.config.errorContext.keyspace}.${this.config.errorContext.table}`;
@@ -138,17 +142,21 @@ export class StatementWriter {
     this.buffer = [];
     if (buffer.length === 0) return;
     if (!this.config.groupByPartition) {
-      for (const item of buffer) await this.dispatch([item]);
+      for (const item of buffer) await this.dispatch(item);
       return;
     }
-    const groups = new Map<string, Pending[]>();
+    // A partition's first row is held as it is and becomes a list only if a second row of
+    // that partition follows (mostly it does not: no array per row).
+    const groups = new Map<string, Pending | Pending[]>();
     for (const item of buffer) {
       const group = groups.get(item.partition);
-      if (group) group.push(item);
-      else groups.set(item.partition, [item]);
+      if (group === undefined) groups.set(item.partition, item);
+      else if (Array.isArray(group)) group.push(item);
+      else groups.set(item.partition, [group, item]);
     }
     for (const group of groups.values()) {
-      for (let i = 0; i < group.length; i += MAX_BATCH_STATEMENTS) await this.dispatch(group.slice(i, i + MAX_BATCH_STATEMENTS));
+      if (!Array.isArray(group)) await this.dispatch(group);
+      else for (let i = 0; i < group.length; i += MAX_BATCH_STATEMENTS) await this.dispatch(group.slice(i, i + MAX_BATCH_STATEMENTS));
     }
   }
 
@@ -156,34 +164,38 @@ export class StatementWriter {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Waits for a free slot, then starts the request. */
-  private async dispatch(items: Pending[]): Promise<void> {
+  /** Waits for a free slot, then starts the request (one statement, or one partition's batch). */
+  private async dispatch(items: Pending | Pending[]): Promise<void> {
     while (this.inFlight >= this.config.concurrency) {
       await this.settled();
       this.throwIfFailed();
     }
     this.throwIfFailed();
     this.inFlight++;
-    this.send(items)
-      .catch((error: unknown) => {
-        if (this.failure === undefined) this.failure = error;
-        this.stop.abort();
-      })
-      .finally(() => {
-        this.inFlight--;
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const wake of waiters) wake();
-      });
+    this.send(items).then(this.onSettled, this.onFailed);
   }
 
-  private async send(items: Pending[]): Promise<void> {
-    const { api, consistency, maxRetries, clock } = this.config;
-    const options = { consistency, idempotent: true };
+  private readonly onSettled = (): void => {
+    this.inFlight--;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  private readonly onFailed = (error: unknown): void => {
+    if (this.failure === undefined) this.failure = error;
+    this.stop.abort();
+    this.onSettled();
+  };
+
+  private async send(items: Pending | Pending[]): Promise<void> {
+    const { api, maxRetries, clock } = this.config;
+    const options = this.options;
     for (let attempt = 0; ; attempt++) {
       this.stats.requests++;
       try {
-        if (items.length === 1) await api.execute(items[0]!.statement.query, items[0]!.statement.params, options);
+        if (!Array.isArray(items)) await api.execute(items.statement.query, items.statement.params, options);
+        else if (items.length === 1) await api.execute(items[0]!.statement.query, items[0]!.statement.params, options);
         else {
           this.stats.batches++;
           await api.batch(
@@ -197,7 +209,7 @@ export class StatementWriter {
         if (attempt >= maxRetries || !isRetryable(error)) throw this.exhausted(error, attempt);
         this.stats.retries++;
         const delay = clock.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: items.length, attempt: attempt + 1, delayMs: Math.round(delay) });
+        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: Array.isArray(items) ? items.length : 1, attempt: attempt + 1, delayMs: Math.round(delay) });
         try {
           await clock.sleep(delay, this.stop.signal);
         } catch (sleepError) {
@@ -205,10 +217,13 @@ export class StatementWriter {
         }
       }
     }
-    for (const item of items) {
-      if (item.isDelete) this.stats.deleted++;
-      else this.stats.written++;
-    }
+    if (Array.isArray(items)) items.forEach((item) => this.count(item));
+    else this.count(items);
+  }
+
+  private count(item: Pending): void {
+    if (item.isDelete) this.stats.deleted++;
+    else this.stats.written++;
   }
 
   private exhausted(error: unknown, attempt: number): ConduitError {
