@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Throughput benchmark against the local databases: N rows (default 1,000,000; six columns
 # including a decimal and a nested map) written and read through Spark and the service,
-# and the direct ceiling (a plain Node client, same concurrency, no Spark). Prints rows/s
-# for both paths, their ratio, and the service's peak memory, per database.
+# and the direct ceiling (a plain Node client, same concurrency, no Spark), run before and
+# after the Spark path; the faster of the two is the ceiling. Prints rows/s for both paths,
+# their ratio, and the service's peak memory, per database.
 #
 #   bash scripts/bench.sh [ROWS ...]      e.g. bash scripts/bench.sh 100000 1000000
 #
@@ -51,14 +52,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Prints one database's figures from the two JSON lines in $DIRECT and $SPARK.
+# Prints one database's figures: $2 and $4 are the direct runs before and after the Spark
+# run $3 (JSON lines). The ceiling in each direction is the faster of the two direct runs, so
+# neither the order of the runs nor the database's state after the first one flatters the
+# ratio.
 report() {
-  DIRECT="$2" SPARK="$3" NAME="$1" .venv/bin/python - <<'PY'
+  NAME="$1" BEFORE="$2" SPARK="$3" AFTER="$4" .venv/bin/python - <<'PY'
 import json, os
-d, s = json.loads(os.environ["DIRECT"]), json.loads(os.environ["SPARK"])
+before, s, after = (json.loads(os.environ[k]) for k in ("BEFORE", "SPARK", "AFTER"))
 print(f"{os.environ['NAME']}  rows={s['rows']:,}")
-print(f"  write: spark {s['write_rows_per_s']:>10,.0f} rows/s   direct {d['write_rows_per_s']:>10,.0f} rows/s   ratio {s['write_rows_per_s'] / d['write_rows_per_s']:.2f}")
-print(f"  read:  spark {s['read_rows_per_s']:>10,.0f} rows/s   direct {d['read_rows_per_s']:>10,.0f} rows/s   ratio {s['read_rows_per_s'] / d['read_rows_per_s']:.2f}")
+for direction in ("write", "read"):
+    key = f"{direction}_rows_per_s"
+    ceiling = max(before[key], after[key])
+    print(
+        f"  {direction + ':':<6} spark {s[key]:>10,.0f} rows/s   direct {ceiling:>10,.0f} rows/s   ratio {s[key] / ceiling:.2f}"
+        f"   (direct before {before[key]:,.0f}, after {after[key]:,.0f})"
+    )
 print(f"  service peak RSS: {s['service_peak_rss_mib']:.0f} MiB")
 PY
 }
@@ -68,10 +77,12 @@ if wants dynamodb; then
   echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
   node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$warmup_rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions" --table bench_warmup >/dev/null
   for rows in "${sizes[@]}"; do
-    direct=$(node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions")
+    direct() { node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions"; }
+    before=$(direct)
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_bench.py --endpoint "$endpoint" --rows "$rows" \
       --partitions "$partitions" --write-concurrency "$write_concurrency" --segments "$segments" --table "bench_spark_$rows" --warmup-rows "$warmup_rows")
-    report DynamoDB "$direct" "$spark"
+    after=$(direct)
+    report DynamoDB "$before" "$spark" "$after"
   done
   node scripts/local-dynamodb.mjs stop --state-dir "$dynamodb_state" >/dev/null 2>&1 || true
 fi
@@ -88,9 +99,11 @@ if wants cassandra; then
   echo "Cassandra $(field version) at $CASSANDRA_HOST:$CASSANDRA_PORT; $partitions Spark tasks x $cassandra_concurrency requests in flight; $cassandra_splits token ranges, $partitions at a time"
   node bench/direct-cassandra.mjs --rows "$warmup_rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions" --table bench_warmup >/dev/null
   for rows in "${sizes[@]}"; do
-    direct=$(node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions")
+    direct() { node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions"; }
+    before=$(direct)
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/cassandra_bench.py --rows "$rows" \
       --partitions "$partitions" --concurrency "$cassandra_concurrency" --read-partitions "$cassandra_splits" --table "bench_spark_$rows" --warmup-rows "$warmup_rows")
-    report Cassandra "$direct" "$spark"
+    after=$(direct)
+    report Cassandra "$before" "$spark" "$after"
   done
 fi
