@@ -12,7 +12,8 @@ RUN node scripts/build.mjs --service-only
 FROM node:20-bookworm-slim
 COPY --from=build /src/dist /opt/spark-conduit
 USER node
-ENTRYPOINT ["node", "/opt/spark-conduit/spark-conduit.cjs", "serve"]
+# --max-semi-space-size: see NODE_FLAGS in python-shim/src/spark_conduit/service.py.
+ENTRYPOINT ["node", "--max-semi-space-size=64", "/opt/spark-conduit/spark-conduit.cjs", "serve"]
 # Loopback by default: docker-compose.yml runs it in the Spark container's network
 # namespace. To expose it on a network, pass --listen 0.0.0.0:50551 with --tls-cert,
 # --tls-key and --token (the service refuses plaintext off loopback).

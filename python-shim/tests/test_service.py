@@ -29,6 +29,9 @@ FAKE_NODE = textwrap.dedent(
         print("fake service: cannot bind", file=sys.stderr)
         sys.exit(3)
     import grpc
+    node_flags = [a for a in args if a.startswith("--max-semi-space-size")]
+    assert node_flags == ["--max-semi-space-size=64"], args
+    args = args[len(node_flags):]
     bundle, command = args[0], args[1]
     opts = dict(zip(args[2::2], args[3::2]))
     assert command == "serve", args

@@ -298,8 +298,8 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
     return connecting;
   };
 
-  // Writes send the same few option sets once per row: build each once.
-  const unpagedOptions = new Map<string, cassandra.QueryOptions>();
+  // A writer sends the same options object with every row: build the driver's once per object.
+  const unpagedOptions = new WeakMap<ExecuteOptions, cassandra.QueryOptions>();
   const queryOptions = (options: ExecuteOptions): cassandra.QueryOptions => {
     const build = (): cassandra.QueryOptions => ({
       prepare: true,
@@ -309,9 +309,8 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
       ...(options.idempotent ? { isIdempotent: true } : {}),
     });
     if (options.fetchSize !== undefined || options.pageState !== undefined) return build();
-    const key = `${options.consistency}/${options.idempotent === true}`;
-    let cached = unpagedOptions.get(key);
-    if (!cached) unpagedOptions.set(key, (cached = build()));
+    let cached = unpagedOptions.get(options);
+    if (!cached) unpagedOptions.set(options, (cached = build()));
     return cached;
   };
 
