@@ -30,10 +30,9 @@ interface Appender {
   finish(): Data;
 }
 
-type Growable = Uint8Array | Int8Array | Int16Array | Int32Array | Uint16Array | Uint32Array | Float32Array | Float64Array | BigInt64Array;
 
 /** A copy of `array` with room for at least `needed` elements. */
-function grow<T extends Growable>(array: T, needed: number): T {
+function grow<T extends FixedWidthArray>(array: T, needed: number): T {
   let capacity = Math.max(array.length * 2, 64);
   while (capacity < needed) capacity *= 2;
   const larger = new (array.constructor as new (n: number) => T)(capacity);
@@ -64,15 +63,21 @@ class Validity {
   }
 }
 
-/** Fixed-width numbers (ints up to 32 bits, floats, days): one typed-array slot per value. */
-class NumberAppender implements Appender {
-  private values: Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+type FixedWidthArray = Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array | BigInt64Array;
+
+/** Fixed-width values (integers, floats, days, timestamps): one typed-array slot per value. */
+class FixedWidthAppender implements Appender {
+  private values: FixedWidthArray;
   private length = 0;
   private readonly validity = new Validity();
 
   constructor(
     private readonly type: DataType,
-    private readonly make: (n: number) => NumberAppender["values"],
+    private readonly make: (n: number) => FixedWidthArray,
+    /** A non-null plain value as the slot stores it (a number, or a bigint for 64-bit slots). */
+    private readonly convert: (value: PlainValue) => number | bigint,
+    /** What a null's slot holds. */
+    private readonly zero: number | bigint,
   ) {
     this.values = make(64);
   }
@@ -80,7 +85,7 @@ class NumberAppender implements Appender {
   append(value: PlainValue): void {
     if (this.length >= this.values.length) this.values = grow(this.values, this.length + 1);
     this.validity.push(value !== null);
-    this.values[this.length++] = value === null ? 0 : Number(value);
+    this.values[this.length++] = (value === null ? this.zero : this.convert(value)) as never;
   }
 
   finish(): Data {
@@ -91,31 +96,12 @@ class NumberAppender implements Appender {
   }
 }
 
-/** 64-bit integers and timestamps: one BigInt64Array slot per value. */
-class BigIntAppender implements Appender {
-  private values = new BigInt64Array(64);
-  private length = 0;
-  private readonly validity = new Validity();
+/** Numbers in 8- to 32-bit integer or float slots. */
+const numberAppender = (type: DataType, make: (n: number) => FixedWidthArray) => new FixedWidthAppender(type, make, (v) => Number(v), 0);
 
-  constructor(
-    private readonly type: DataType,
-    /** Plain value (bigint, or a number for integers) to the stored integer. */
-    private readonly convert: (value: bigint) => bigint,
-  ) {}
-
-  append(value: PlainValue): void {
-    if (this.length >= this.values.length) this.values = grow(this.values, this.length + 1);
-    this.validity.push(value !== null);
-    this.values[this.length++] = value === null ? 0n : this.convert(typeof value === "bigint" ? value : BigInt(value as number));
-  }
-
-  finish(): Data {
-    const data = makeData({ type: this.type as never, length: this.length, ...this.validity.finish(), data: this.values.subarray(0, this.length) as never });
-    this.values = new BigInt64Array(this.values.length);
-    this.length = 0;
-    return data;
-  }
-}
+/** 64-bit integers and timestamps; `fromPlain` maps the plain bigint to the stored one. */
+const bigIntAppender = (type: DataType, fromPlain: (value: bigint) => bigint) =>
+  new FixedWidthAppender(type, (n) => new BigInt64Array(n), (v) => fromPlain(typeof v === "bigint" ? v : BigInt(v as number)), 0n);
 
 class BoolAppender implements Appender {
   private bits = new Uint8Array(8);
@@ -372,22 +358,22 @@ function makeAppender(type: DataType): Appender {
       return new VariableWidthAppender(type, false);
     case Type.Int: {
       const { bitWidth, isSigned } = type as DataType & { bitWidth: number; isSigned: boolean };
-      if (bitWidth === 64) return isSigned ? new BigIntAppender(type, (v) => v) : new FallbackAppender(type);
+      if (bitWidth === 64) return isSigned ? bigIntAppender(type, (v) => v) : new FallbackAppender(type);
       const arrays = isSigned ? { 8: Int8Array, 16: Int16Array, 32: Int32Array } : { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array };
       const ArrayType = arrays[bitWidth as 8 | 16 | 32];
-      return new NumberAppender(type, (n) => new ArrayType(n));
+      return numberAppender(type, (n) => new ArrayType(n));
     }
     case Type.Float: {
       const precision = (type as DataType & { precision: number }).precision;
-      if (precision === 1) return new NumberAppender(type, (n) => new Float32Array(n));
-      if (precision === 2) return new NumberAppender(type, (n) => new Float64Array(n));
+      if (precision === 1) return numberAppender(type, (n) => new Float32Array(n));
+      if (precision === 2) return numberAppender(type, (n) => new Float64Array(n));
       return new FallbackAppender(type);
     }
     case Type.Date:
       // DateDay stores days since the epoch in 32 bits; DateMillisecond goes through arrow-js.
-      return (type as DataType & { unit: DateUnit }).unit === DateUnit.DAY ? new NumberAppender(type, (n) => new Int32Array(n)) : new FallbackAppender(type);
+      return (type as DataType & { unit: DateUnit }).unit === DateUnit.DAY ? numberAppender(type, (n) => new Int32Array(n)) : new FallbackAppender(type);
     case Type.Timestamp:
-      return new BigIntAppender(type, TIMESTAMP_FROM_MICROS[(type as DataType & { unit: TimeUnit }).unit]);
+      return bigIntAppender(type, TIMESTAMP_FROM_MICROS[(type as DataType & { unit: TimeUnit }).unit]);
     case Type.Bool:
       return new BoolAppender(type);
     case Type.Decimal:
