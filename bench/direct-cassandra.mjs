@@ -14,7 +14,7 @@
 // fetching its next page while the current one is processed.
 import { parseArgs } from "node:util";
 import cassandra from "cassandra-driver";
-import { benchRow } from "./rows.mjs";
+import { benchRow, measureDirect } from "./rows.mjs";
 
 const { types } = cassandra;
 const { values } = parseArgs({
@@ -99,20 +99,9 @@ try {
   await client.execute(`DROP TABLE IF EXISTS ${table}`);
   await client.execute(`CREATE TABLE ${table} (id text PRIMARY KEY, name text, age int, score double, balance decimal, attrs map<text, text>)`);
 
-  let cpu = process.cpuUsage();
-  let t = performance.now();
-  await writeAll();
-  const writeSeconds = (performance.now() - t) / 1000;
-  const writeCpu = process.cpuUsage(cpu);
-  cpu = process.cpuUsage();
-  t = performance.now();
-  const count = await readAll();
-  const readSeconds = (performance.now() - t) / 1000;
-  const readCpu = process.cpuUsage(cpu);
-  const usPerRow = (usage) => Number(((usage.user + usage.system) / rows).toFixed(1));
-  if (count !== rows) throw new Error(`direct read returned ${count} rows, expected ${rows}`);
+  const figures = await measureDirect(rows, writeAll, readAll);
   await client.execute(`DROP TABLE IF EXISTS ${table}`);
-  console.log(JSON.stringify({ rows, write_seconds: writeSeconds, read_seconds: readSeconds, write_rows_per_s: rows / writeSeconds, read_rows_per_s: rows / readSeconds, write_cpu_us_per_row: usPerRow(writeCpu), read_cpu_us_per_row: usPerRow(readCpu) }));
+  console.log(JSON.stringify(figures));
 } finally {
   await client.shutdown();
 }

@@ -12,7 +12,7 @@ import { BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DynamoDB
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Agent } from "node:http";
 import { parseArgs } from "node:util";
-import { benchRow } from "./rows.mjs";
+import { benchRow, measureDirect } from "./rows.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -103,18 +103,7 @@ await client.send(
 );
 await waitUntilTableExists({ client, maxWaitTime: 60 }, { TableName: values.table });
 
-let cpu = process.cpuUsage();
-let t = performance.now();
-await writeAll();
-const writeSeconds = (performance.now() - t) / 1000;
-const writeCpu = process.cpuUsage(cpu);
-cpu = process.cpuUsage();
-t = performance.now();
-const count = await readAll();
-const readSeconds = (performance.now() - t) / 1000;
-const readCpu = process.cpuUsage(cpu);
-const usPerRow = (usage) => Number(((usage.user + usage.system) / rows).toFixed(1));
-if (count !== rows) throw new Error(`direct read returned ${count} items, expected ${rows}`);
+const figures = await measureDirect(rows, writeAll, readAll);
 await client.send(new DeleteTableCommand({ TableName: values.table }));
-console.log(JSON.stringify({ rows, write_seconds: writeSeconds, read_seconds: readSeconds, write_rows_per_s: rows / writeSeconds, read_rows_per_s: rows / readSeconds, write_cpu_us_per_row: usPerRow(writeCpu), read_cpu_us_per_row: usPerRow(readCpu) }));
+console.log(JSON.stringify(figures));
 client.destroy();
