@@ -12,11 +12,12 @@
 # DynamoDB: BENCH_WRITE_CONCURRENCY (16) requests per task, BENCH_SEGMENTS (8) scan segments.
 # Cassandra: BENCH_CASSANDRA_CONCURRENCY (100, the `concurrency` option's default) requests
 # per task, BENCH_CASSANDRA_SPLITS (8) token ranges read (`read_partitions`).
-# Both paths are warmed up with BENCH_WARMUP_ROWS (200000) rows written and read, unmeasured,
-# into tables of their own: the direct client once per database (a cold database JVM would
-# slow the ceiling, which runs first, and flatter the ratio) and the Spark path once per
-# Spark application (its first job pays for Spark's JIT, the Python worker daemons and the
-# service's start: start-up, not throughput).
+# Both paths are warmed up, unmeasured, into tables of their own: the database with
+# BENCH_DATABASE_WARMUP_ROWS (1000000) rows through the direct client (a local Cassandra
+# keeps getting faster for about its first million rows written, and a colder database
+# would slow whichever path runs first), and the Spark path with BENCH_WARMUP_ROWS (200000)
+# rows once per Spark application (its first job pays for Spark's JIT, the Python worker
+# daemons and the service's start: start-up, not throughput).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,6 +29,7 @@ segments=${BENCH_SEGMENTS:-8}
 cassandra_concurrency=${BENCH_CASSANDRA_CONCURRENCY:-100}
 cassandra_splits=${BENCH_CASSANDRA_SPLITS:-8}
 warmup_rows=${BENCH_WARMUP_ROWS:-200000}
+database_warmup_rows=${BENCH_DATABASE_WARMUP_ROWS:-1000000}
 
 for database in ${databases//,/ }; do
   case "$database" in
@@ -75,7 +77,7 @@ PY
 if wants dynamodb; then
   endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-6g} node scripts/local-dynamodb.mjs start --state-dir "$dynamodb_state")
   echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
-  node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$warmup_rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions" --table bench_warmup >/dev/null
+  node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$database_warmup_rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions" --table bench_warmup >/dev/null
   for rows in "${sizes[@]}"; do
     direct() { node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions"; }
     before=$(direct)
@@ -97,7 +99,7 @@ if wants cassandra; then
   CASSANDRA_PASSWORD=$(field password)
   CASSANDRA_LOCAL_DC=$(field localDataCenter)
   echo "Cassandra $(field version) at $CASSANDRA_HOST:$CASSANDRA_PORT; $partitions Spark tasks x $cassandra_concurrency requests in flight; $cassandra_splits token ranges, $partitions at a time"
-  node bench/direct-cassandra.mjs --rows "$warmup_rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions" --table bench_warmup >/dev/null
+  node bench/direct-cassandra.mjs --rows "$database_warmup_rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions" --table bench_warmup >/dev/null
   for rows in "${sizes[@]}"; do
     direct() { node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions"; }
     before=$(direct)
