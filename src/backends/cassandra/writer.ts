@@ -142,21 +142,17 @@ export class StatementWriter {
     this.buffer = [];
     if (buffer.length === 0) return;
     if (!this.config.groupByPartition) {
-      for (const item of buffer) await this.dispatch(item);
+      for (const item of buffer) await this.dispatch([item]);
       return;
     }
-    // A partition's first row is held as it is and becomes a list only if a second row of
-    // that partition follows (mostly it does not: no array per row).
-    const groups = new Map<string, Pending | Pending[]>();
+    const groups = new Map<string, Pending[]>();
     for (const item of buffer) {
       const group = groups.get(item.partition);
-      if (group === undefined) groups.set(item.partition, item);
-      else if (Array.isArray(group)) group.push(item);
-      else groups.set(item.partition, [group, item]);
+      if (group) group.push(item);
+      else groups.set(item.partition, [item]);
     }
     for (const group of groups.values()) {
-      if (!Array.isArray(group)) await this.dispatch(group);
-      else for (let i = 0; i < group.length; i += MAX_BATCH_STATEMENTS) await this.dispatch(group.slice(i, i + MAX_BATCH_STATEMENTS));
+      for (let i = 0; i < group.length; i += MAX_BATCH_STATEMENTS) await this.dispatch(group.slice(i, i + MAX_BATCH_STATEMENTS));
     }
   }
 
@@ -165,7 +161,7 @@ export class StatementWriter {
   }
 
   /** Waits for a free slot, then starts the request (one statement, or one partition's batch). */
-  private async dispatch(items: Pending | Pending[]): Promise<void> {
+  private async dispatch(items: Pending[]): Promise<void> {
     while (this.inFlight >= this.config.concurrency) {
       await this.settled();
       this.throwIfFailed();
@@ -188,14 +184,13 @@ export class StatementWriter {
     this.onSettled();
   };
 
-  private async send(items: Pending | Pending[]): Promise<void> {
+  private async send(items: Pending[]): Promise<void> {
     const { api, maxRetries, clock } = this.config;
     const options = this.options;
     for (let attempt = 0; ; attempt++) {
       this.stats.requests++;
       try {
-        if (!Array.isArray(items)) await api.execute(items.statement.query, items.statement.params, options);
-        else if (items.length === 1) await api.execute(items[0]!.statement.query, items[0]!.statement.params, options);
+        if (items.length === 1) await api.execute(items[0]!.statement.query, items[0]!.statement.params, options);
         else {
           this.stats.batches++;
           await api.batch(
@@ -209,7 +204,7 @@ export class StatementWriter {
         if (attempt >= maxRetries || !isRetryable(error)) throw this.exhausted(error, attempt);
         this.stats.retries++;
         const delay = clock.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: Array.isArray(items) ? items.length : 1, attempt: attempt + 1, delayMs: Math.round(delay) });
+        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: items.length, attempt: attempt + 1, delayMs: Math.round(delay) });
         try {
           await clock.sleep(delay, this.stop.signal);
         } catch (sleepError) {
@@ -217,13 +212,10 @@ export class StatementWriter {
         }
       }
     }
-    if (Array.isArray(items)) items.forEach((item) => this.count(item));
-    else this.count(items);
-  }
-
-  private count(item: Pending): void {
-    if (item.isDelete) this.stats.deleted++;
-    else this.stats.written++;
+    for (const item of items) {
+      if (item.isDelete) this.stats.deleted++;
+      else this.stats.written++;
+    }
   }
 
   private exhausted(error: unknown, attempt: number): ConduitError {
