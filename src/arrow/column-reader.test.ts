@@ -1,7 +1,7 @@
 import { DateMillisecond, Decimal, Float16, makeVector, TimestampSecond, Uint64, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import { BatchBuilder } from "./batch-builder.js";
-import { readColumn } from "./column-reader.js";
+import { columnReader, readColumn } from "./column-reader.js";
 import { decodeBatches, encodeBatch } from "./ipc.js";
 import { rows, schema } from "./test-fixtures.js";
 import { bigIntToWords, DecimalValue, readValue, type PlainValue } from "./values.js";
@@ -22,6 +22,9 @@ describe("readColumn", () => {
     for (const field of schema.fields) {
       const vector = batch.getChild(field.name)!;
       expect(readColumn(vector), field.name).toEqual(cellByCell(vector));
+      const read = columnReader(vector);
+      // Out of order, as a reader is asked for rows.
+      for (const i of [5, 0, vector.length - 1, 3]) expect(read(i), `${field.name}[${i}]`).toEqual(readValue(vector, i));
     }
   });
 
@@ -40,6 +43,8 @@ describe("readColumn", () => {
       const chunked = vector.slice(0, 4).concat(vector.slice(4));
       expect(chunked.data.length).toBe(2);
       expect(readColumn(chunked), `${field.name} in two chunks`).toEqual(cellByCell(vector));
+      const read = columnReader(chunked);
+      expect(Array.from({ length: chunked.length }, (_, i) => read(i)), `${field.name} row by row, in two chunks`).toEqual(cellByCell(vector));
     }
   });
 

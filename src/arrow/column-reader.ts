@@ -15,8 +15,8 @@
 import { type Data, type DataType, DateUnit, type Field, TimeUnit, Type, Vector } from "apache-arrow";
 import { DecimalValue, readValue, wordsToBigInt, type PlainValue } from "./values.js";
 
-/** Reads row `i` of the chunk it was bound to. */
-type RowReader = (i: number) => PlainValue;
+/** Reads row `i` (of the chunk or column it was bound to). */
+export type RowReader = (i: number) => PlainValue;
 
 /** Every value of `vector`, in row order. */
 export function readColumn(vector: Vector): PlainValue[] {
@@ -28,6 +28,16 @@ export function readColumn(vector: Vector): PlainValue[] {
     base += data.length;
   }
   return out;
+}
+
+/**
+ * Row `i` of `vector` on demand: for callers that visit each row once and should not hold
+ * a whole column of values (a writer converting row by row as it sends).
+ */
+export function columnReader(vector: Vector): RowReader {
+  if (vector.data.length === 1) return bindReader(vector.data[0]!);
+  const values = readColumn(vector);
+  return (i) => values[i]!;
 }
 
 /** A reader of the values, or undefined where every value is valid (no null check needed). */

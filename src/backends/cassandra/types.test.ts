@@ -17,12 +17,14 @@ import {
   Null,
   Struct,
   TimestampMicrosecond,
+  Uint16,
+  Uint32,
   Utf8,
   type DataType,
 } from "apache-arrow";
 import { ConduitError } from "../../core/errors.js";
 import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
-import { arrowTypeOf, cqlTypeText, decimalOfBigDecimal, driverInteger, fromDriverType, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
+import { arrowTypeOf, cqlTypeText, decimalOfBigDecimal, driverInteger, fromDriverType, mayReject, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
 
 const { types } = cassandra;
 const dt = types.dataTypes;
@@ -261,6 +263,44 @@ describe("writes: plain value -> driver value", () => {
     expect(error(() => write(new Int16(), scalar("tinyint"), 128)).errorClass).toBe("VALUE_OUT_OF_RANGE");
     expect(write(new Decimal(2, 10, 128), scalar("int"), DecimalValue.parse("12.00"))).toBe(12);
     expect(error(() => write(new Decimal(2, 10, 128), scalar("bigint"), DecimalValue.parse("12.50"))).message).toContain("whole numbers");
+  });
+
+  it("knows which conversions can reject a value, so a batch is checked only for those", () => {
+    const cannot: Array<[DataType, CqlType]> = [
+      [new Utf8(), scalar("text")],
+      [new Int32(), scalar("int")],
+      [new Int8(), scalar("smallint")],
+      [new Int32(), scalar("bigint")],
+      [new Int64(), scalar("bigint")],
+      [new Uint16(), scalar("int")],
+      [new Int64(), scalar("decimal")],
+      [new Float64(), scalar("double")],
+      [new Float32(), scalar("float")],
+      [new Decimal(2, 18, 128), scalar("decimal")],
+      [new Bool(), scalar("boolean")],
+      [new Binary(), scalar("blob")],
+      [new DateDay(), scalar("date")],
+      [new TimestampMicrosecond("UTC"), scalar("timestamp")],
+    ];
+    for (const [arrow, cql] of cannot) expect(mayReject(writeConverter(arrow, cql, "c")), `${describeType(arrow)} -> ${cqlTypeText(cql)}`).toBe(false);
+    const can: Array<[DataType, CqlType]> = [
+      [new Int64(), scalar("int")],
+      [new Uint32(), scalar("int")],
+      [new Int32(), scalar("varint")],
+      [new Float64(), scalar("float")],
+      [new Decimal(2, 18, 128), scalar("bigint")],
+      [new Utf8(), scalar("ascii")],
+      [new Utf8(), scalar("uuid")],
+      [new Utf8(), scalar("inet")],
+      [arrowList(new Int32()), list(scalar("int"))],
+      [arrowMap(new Utf8(), new Utf8()), map(scalar("text"), scalar("text"))],
+    ];
+    for (const [arrow, cql] of can) expect(mayReject(writeConverter(arrow, cql, "c")), `${describeType(arrow)} -> ${cqlTypeText(cql)}`).toBe(true);
+    // The conversions that cannot reject still convert: unsigned widening, the largest values.
+    expect(write(new Uint16(), scalar("int"), 65535)).toBe(65535);
+    expect(write(new Int32(), scalar("int"), -2147483648)).toBe(-2147483648);
+    expect(write(new Int64(), scalar("bigint"), -(2n ** 63n))).toBe(-(2n ** 63n));
+    expect(error(() => write(new Uint32(), scalar("int"), 4294967295)).errorClass).toBe("VALUE_OUT_OF_RANGE");
   });
 
   it("rounds doubles into float columns, refusing values beyond the float range", () => {

@@ -688,6 +688,22 @@ export interface RowPosition {
 
 export type WriteConverter = (value: PlainValue, at: RowPosition) => unknown;
 
+/** Converters that take every non-null value of their Arrow type (identities, widenings, exact rescalings). */
+const infallibleConverters = new WeakSet<WriteConverter>();
+
+function infallible(convert: WriteConverter): WriteConverter {
+  infallibleConverters.add(convert);
+  return convert;
+}
+
+/**
+ * Whether `convert` may reject a non-null value. The writer checks a whole Arrow batch
+ * before sending any of it, and skips the columns whose converter cannot reject.
+ */
+export function mayReject(convert: WriteConverter): boolean {
+  return !infallibleConverters.has(convert);
+}
+
 function notWritable(path: string, arrow: DataType, cql: CqlType, why = ""): ConduitError {
   return invalidArgument(
     "COLUMN_TYPE_MISMATCH",
@@ -773,7 +789,7 @@ function integerWriter(target: CqlScalar, path: string, cql: CqlType): WriteConv
 function stringScalarWriter(target: CqlScalar, path: string, cql: CqlType): WriteConverter | undefined {
   switch (target) {
     case "text":
-      return (v) => v as string;
+      return infallible((v) => v as string);
     case "ascii":
       return (v, at) => {
         if (!/^[\x00-\x7f]*$/.test(v as string)) throw badValue("INVALID_ASCII", path, cql, v, at, "ascii columns hold only US-ASCII characters");
@@ -845,10 +861,16 @@ function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: Cql
     case Type.Int: {
       const int = arrow as unknown as ArrowInt;
       if (target === "counter") throw fail("counter columns can only be incremented, which this connector does not do");
-      if (INT_BITS[target] !== undefined || target === "varint") return integerWriter(target, path, cql);
-      if (target === "decimal") return (v) => new BigDecimal(driverInteger(BigInt(v as number | bigint)), 0);
-      if (target === "double" && int.bitWidth <= 32) return (v) => Number(v);
-      if (target === "float" && int.bitWidth <= 16) return (v) => Number(v);
+      const bits = INT_BITS[target];
+      if (bits !== undefined && (int.isSigned ? int.bitWidth <= bits : int.bitWidth < bits)) {
+        // Every value fits: numbers up to 32 bits, bigints for bigint columns.
+        if (bits < 64) return infallible((v) => v);
+        return infallible(int.bitWidth === 64 ? (v) => v : (v) => BigInt(v as number));
+      }
+      if (bits !== undefined || target === "varint") return integerWriter(target, path, cql);
+      if (target === "decimal") return infallible((v) => new BigDecimal(driverInteger(BigInt(v as number | bigint)), 0));
+      if (target === "double" && int.bitWidth <= 32) return infallible((v) => Number(v));
+      if (target === "float" && int.bitWidth <= 16) return infallible((v) => Number(v));
       if (target === "time" && int.bitWidth === 64) {
         return (v, at) => {
           const n = v as bigint;
@@ -861,9 +883,9 @@ function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: Cql
     }
     case Type.Float: {
       const precision = (arrow as unknown as { precision: number }).precision;
-      if (target === "double") return (v) => v as number;
+      if (target === "double") return infallible((v) => v as number);
       if (target === "float") {
-        if (precision === 1) return (v) => v as number;
+        if (precision === 1) return infallible((v) => v as number);
         return (v, at) => {
           const n = v as number;
           const rounded = Math.fround(n);
@@ -875,7 +897,7 @@ function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: Cql
       throw fail();
     }
     case Type.Decimal: {
-      if (target === "decimal") return (v) => toDriverBigDecimal(v as DecimalValue);
+      if (target === "decimal") return infallible((v) => toDriverBigDecimal(v as DecimalValue));
       if (INT_BITS[target] !== undefined || target === "varint") {
         if (target === "counter") throw fail("counter columns can only be incremented, which this connector does not do");
         return integerWriter(target, path, cql);
@@ -883,20 +905,20 @@ function scalarWriter(arrow: DataType, target: CqlScalar, path: string, cql: Cql
       throw fail();
     }
     case Type.Bool:
-      if (target === "boolean") return (v) => v as boolean;
+      if (target === "boolean") return infallible((v) => v as boolean);
       throw fail();
     case Type.Binary:
     case Type.LargeBinary:
     case Type.FixedSizeBinary:
-      if (target === "blob") return (v) => Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
+      if (target === "blob") return infallible((v) => Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength));
       throw fail();
     case Type.Date:
-      if (target === "date") return (v) => new LocalDate(v as number);
-      if (target === "timestamp") return (v) => new Date((v as number) * MILLIS_PER_DAY);
+      if (target === "date") return infallible((v) => new LocalDate(v as number));
+      if (target === "timestamp") return infallible((v) => new Date((v as number) * MILLIS_PER_DAY));
       throw fail();
     case Type.Timestamp:
       // Cassandra stores milliseconds: the microseconds are truncated toward the past.
-      if (target === "timestamp") return (v) => new Date(Number(floorDiv(v as bigint, 1000n)));
+      if (target === "timestamp") return infallible((v) => new Date(Number(floorDiv(v as bigint, 1000n))));
       throw fail();
     default:
       throw fail();
@@ -927,7 +949,7 @@ function nullInCollection(path: string, cql: CqlType, at: RowPosition): ConduitE
  */
 export function writeConverter(arrow: DataType, cql: CqlType, path: string): WriteConverter {
   if (cql.kind === "unsupported") throw unsupportedType(path, cql);
-  if (arrow.typeId === Type.Null) return () => null;
+  if (arrow.typeId === Type.Null) return infallible(() => null);
   const nested = (convert: WriteConverter, elementCql: CqlType): WriteConverter => {
     return (v, at) => {
       if (v === null) throw nullInCollection(path, elementCql, at);

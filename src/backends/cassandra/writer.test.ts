@@ -211,6 +211,26 @@ describe("writeRows", () => {
     expect(stored()).toHaveLength(0);
   });
 
+  it("checks only the key columns of a row it deletes", async () => {
+    const s = new Schema([new Field("user", new Utf8()), new Field("seq", new Int32()), new Field("id", new Utf8()), new Field("deleted", new Bool())]);
+    const p: WritePlan = { ...plan, columns: [...plan.columns.slice(0, 2), { name: "id", type: scalar("uuid") }], deleteFlag: { column: "deleted", value: "TRUE" } };
+    const { input, stored, api } = setup({ plan: p });
+    api.put("ks", "events", { user: "gone", seq: 1 });
+    const result = await writeRows(
+      input([
+        batch(
+          [
+            ["gone", 1, "not a uuid, and never written", true],
+            ["kept", 2, "550e8400-e29b-41d4-a716-446655440000", false],
+          ],
+          s,
+        ),
+      ]),
+    );
+    expect(result).toMatchObject({ rowsWritten: 1, rowsDeleted: 1 });
+    expect(stored().map((r) => r.user)).toEqual(["kept"]);
+  });
+
   it("range-checks narrowing conversions, naming column, value and row", async () => {
     const { input } = setup();
     const error = await rejection(writeRows(input([batch([["a", 1n << 33n, "x", false]])])));

@@ -38,14 +38,14 @@ import { Type, type DataType, type RecordBatch, type Vector } from "apache-arrow
 import type { WriteResult } from "../../core/connector.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
-import { readColumn } from "../../arrow/column-reader.js";
+import { columnReader, type RowReader } from "../../arrow/column-reader.js";
 import { DecimalValue, type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
 import type { CassandraApi, ExecuteOptions, Statement } from "./client.js";
 import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
-import { quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
+import { mayReject, quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
 import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** Statements of one UNLOGGED batch at most. */
@@ -128,13 +128,14 @@ export class StatementWriter {
     if (this.config.signal.aborted) throw cancelled(`Writing to Cassandra table ${this.where}`, this.config.signal.reason);
   }
 
-  /** Queues statements; sends the buffer whenever it is full (may wait for free request slots). */
-  async add(items: Pending[]): Promise<void> {
+  /**
+   * Queues a statement and sends the buffer when it is full. Returns a promise (to await
+   * before the next statement) only then, as sending may wait for free request slots.
+   */
+  add(item: Pending): Promise<void> | undefined {
     this.throwIfFailed();
-    for (const item of items) {
-      this.buffer.push(item);
-      if (this.buffer.length >= this.config.rowsPerBatch) await this.sendBuffer();
-    }
+    this.buffer.push(item);
+    return this.buffer.length >= this.config.rowsPerBatch ? this.sendBuffer() : undefined;
   }
 
   private async sendBuffer(): Promise<void> {
@@ -259,15 +260,15 @@ function keyText(value: PlainValue): string {
   return String(value);
 }
 
-/** Text identifying row `r`'s partition: equal exactly when the partition keys are equal. */
-function partitionText(columns: readonly PlainValue[][], partitionIndexes: readonly number[], r: number): string {
+/** Text identifying a row's partition (from its values): equal exactly when the partition keys are equal. */
+function partitionText(values: readonly PlainValue[], partitionIndexes: readonly number[]): string {
   if (partitionIndexes.length === 1) {
-    const value = columns[partitionIndexes[0]!]![r]!;
+    const value = values[partitionIndexes[0]!]!;
     // One text key is its own unambiguous text (the common case, so no quoting).
     return typeof value === "string" ? value : keyText(value);
   }
   let text = "";
-  for (const i of partitionIndexes) text += `${keyText(columns[i]![r]!)}\u0000`;
+  for (const i of partitionIndexes) text += `${keyText(values[i]!)}\u0000`;
   return text;
 }
 
@@ -308,11 +309,11 @@ function isEmptyValue(value: PlainValue): boolean {
 }
 
 /** Throws KEY_VALUE_NULL for the first null (or, for a single-column partition key, empty) key of a batch. */
-function checkKeyColumn(vector: Vector, values: readonly PlainValue[], name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
+function checkKeyColumn(vector: Vector, read: RowReader, name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
   const checkEmpty = rejectEmpty && mayBeEmpty(vector.type);
   if (vector.nullCount === 0 && !checkEmpty) return;
-  for (let r = 0; r < values.length; r++) {
-    const value = values[r]!;
+  for (let r = 0; r < vector.length; r++) {
+    const value = read(r);
     if (value === null || (checkEmpty && isEmptyValue(value))) {
       const what = value === null ? "null" : "empty";
       throw invalidArgument(
@@ -347,46 +348,71 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   const flagValue = plan.deleteFlag?.value;
   const nullValue = input.writeNulls ? null : unset;
   const position: RowPosition = { row: 0, partition: partitionId };
-  let converters: WriteConverter[] | undefined;
+  let converters: WriteConverter[] = [];
+  /** Columns whose converter may reject a value, checked for the whole batch before any row is sent. */
+  let rejecting: number[] = [];
+  let rejectingKeys: number[] = [];
   let convertersFor: RecordBatch["schema"] | undefined;
   const keyIndexes = keyNames.map((k) => plan.columns.findIndex((c) => c.name === k));
   const partitionIndexes = plan.partitionKey.map((k) => plan.columns.findIndex((c) => c.name === k));
+  const width = plan.columns.length;
   try {
     for await (const batch of input.batches) {
       const firstRow = position.row;
+      const rows = batch.numRows;
       const vectors = plan.columns.map((c) => batch.getChild(c.name) ?? missingColumn(batch, c.name, plan, partitionId, "COLUMN_MISSING"));
-      // Read column by column, straight from the Arrow buffers.
-      const columns = vectors.map(readColumn);
-      // Checked for the whole batch before any of its rows is queued, so a bad key in a
-      // batch writes none of that batch's rows.
-      plan.columns.forEach((c, i) => {
-        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, columns[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
-      });
-      if (converters === undefined || convertersFor !== batch.schema) {
+      // Rows are read and converted one at a time as they are sent, straight from the Arrow
+      // buffers: holding a whole batch of converted rows (10,000 from Spark) until the last
+      // is sent kept them alive through several young-generation collections, which cost
+      // more than the conversions.
+      const readers = vectors.map(columnReader);
+      if (convertersFor !== batch.schema) {
         converters = plan.columns.map((c, i) => writeConverter(vectors[i]!.type, c.type, c.name));
+        rejecting = converters.flatMap((convert, c) => (mayReject(convert) ? [c] : []));
+        rejectingKeys = rejecting.filter((c) => keyIndexes.includes(c));
         convertersFor = batch.schema;
       }
       const flagVector = flagColumn === undefined ? undefined : (batch.getChild(flagColumn) ?? missingColumn(batch, flagColumn, plan, partitionId, "DELETE_FLAG_COLUMN_MISSING"));
-      const flags = flagVector === undefined ? undefined : readColumn(flagVector);
-      const pending: Pending[] = [];
-      for (let r = 0; r < batch.numRows; r++, position.row++) {
-        const isDelete = flags !== undefined && isDeleteValue(flags[r]!, flagValue!, flagVector!.type);
-        const partition = partitionText(columns, partitionIndexes, r);
-        const timestamp = nextTimestamp(clock);
-        if (isDelete) {
-          const keys = keyIndexes.map((c) => converters![c]!(columns[c]![r]!, position));
-          pending.push({ statement: { query: remove, params: [timestamp, ...keys] }, partition, isDelete });
-          continue;
+      const flag = flagVector === undefined ? undefined : columnReader(flagVector);
+      const isDeleteAt = (r: number) => flag !== undefined && isDeleteValue(flag(r), flagValue!, flagVector!.type);
+
+      // The whole batch is checked before any of its rows is queued, so a bad key or value
+      // in a batch writes none of that batch's rows. Only converters that may reject a
+      // value run here (their results are dropped); the others cannot fail.
+      plan.columns.forEach((c, i) => {
+        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, readers[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
+      });
+      if (rejecting.length > 0) {
+        for (let r = 0; r < rows; r++) {
+          position.row = firstRow + r;
+          for (const c of isDeleteAt(r) ? rejectingKeys : rejecting) {
+            const value = readers[c]!(r);
+            if (value !== null) converters[c]!(value, position);
+          }
         }
-        const values = new Array<unknown>(plan.columns.length + 1);
-        for (let c = 0; c < plan.columns.length; c++) {
-          const value = columns[c]![r]!;
-          values[c] = value === null ? nullValue : converters[c]!(value, position);
-        }
-        values[plan.columns.length] = timestamp;
-        pending.push({ statement: { query: insert, params: values }, partition, isDelete });
       }
-      await writer.add(pending);
+
+      const values = new Array<PlainValue>(width);
+      for (let r = 0; r < rows; r++) {
+        position.row = firstRow + r;
+        for (let c = 0; c < width; c++) values[c] = readers[c]!(r);
+        const partition = partitionText(values, partitionIndexes);
+        const timestamp = nextTimestamp(clock);
+        const isDelete = isDeleteAt(r);
+        let params: unknown[];
+        if (isDelete) params = [timestamp, ...keyIndexes.map((c) => converters[c]!(values[c]!, position))];
+        else {
+          params = new Array<unknown>(width + 1);
+          for (let c = 0; c < width; c++) {
+            const value = values[c]!;
+            params[c] = value === null ? nullValue : converters[c]!(value, position);
+          }
+          params[width] = timestamp;
+        }
+        const sending = writer.add({ statement: { query: isDelete ? remove : insert, params }, partition, isDelete });
+        if (sending !== undefined) await sending;
+      }
+      position.row = firstRow + rows;
     }
     await writer.flush();
   } catch (error) {
