@@ -1,7 +1,7 @@
-import { DateMillisecond, Decimal, Float16, makeVector, TimestampSecond, Uint64, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
+import { Binary, DateMillisecond, Decimal, Float16, Int32, LargeUtf8, makeVector, TimestampSecond, Uint64, Utf8, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import { BatchBuilder } from "./batch-builder.js";
-import { columnReader, readColumn } from "./column-reader.js";
+import { columnReader, firstNullOrEmpty, readColumn } from "./column-reader.js";
 import { decodeBatches, encodeBatch } from "./ipc.js";
 import { rows, schema } from "./test-fixtures.js";
 import { bigIntToWords, DecimalValue, readValue, type PlainValue } from "./values.js";
@@ -71,5 +71,22 @@ describe("readColumn", () => {
   it("reads an empty column", () => {
     const batch = new BatchBuilder(schema).flush();
     for (const field of schema.fields) expect(readColumn(batch.getChild(field.name)!)).toEqual([]);
+  });
+});
+
+describe("firstNullOrEmpty", () => {
+  it("finds the first null, or empty string or binary, from bitmaps and offsets", () => {
+    const text = vectorFromArray(["a", "bb", null, "", "c"], new Utf8());
+    expect(firstNullOrEmpty(text, false)).toBe(2);
+    expect(firstNullOrEmpty(text, true)).toBe(2);
+    expect(firstNullOrEmpty(text.slice(3), false)).toBe(-1);
+    expect(firstNullOrEmpty(text.slice(3), true)).toBe(0);
+    const chunked = vectorFromArray(["a", "b"], new Utf8()).concat(vectorFromArray(["c", "", null], new Utf8()));
+    expect(firstNullOrEmpty(chunked, true)).toBe(3);
+    expect(firstNullOrEmpty(chunked, false)).toBe(4);
+    expect(firstNullOrEmpty(vectorFromArray(["x", ""], new LargeUtf8()), true)).toBe(1);
+    expect(firstNullOrEmpty(vectorFromArray([new Uint8Array([1]), new Uint8Array(0)], new Binary()), true)).toBe(1);
+    expect(firstNullOrEmpty(vectorFromArray([1, 0, null], new Int32()), true)).toBe(2);
+    expect(firstNullOrEmpty(vectorFromArray(["a", "b"], new Utf8()), true)).toBe(-1);
   });
 });

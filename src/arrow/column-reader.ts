@@ -40,6 +40,26 @@ export function columnReader(vector: Vector): RowReader {
   return (i) => values[i]!;
 }
 
+/**
+ * The first row of `vector` that is null or, with `orEmpty`, an empty string or binary value;
+ * -1 if none. Read from the validity bitmaps and offsets, without decoding any value.
+ */
+export function firstNullOrEmpty(vector: Vector, orEmpty: boolean): number {
+  let base = 0;
+  for (const data of vector.data) {
+    const valid = validityOf(data);
+    const offsets = orEmpty ? (data.valueOffsets as Int32Array | BigInt64Array | undefined) : undefined;
+    if (valid || offsets) {
+      for (let i = 0; i < data.length; i++) {
+        if (valid && !valid(i)) return base + i;
+        if (offsets && offsets[i] === offsets[i + 1]) return base + i;
+      }
+    }
+    base += data.length;
+  }
+  return -1;
+}
+
 /** A reader of the values, or undefined where every value is valid (no null check needed). */
 function validityOf(data: Data): ((i: number) => boolean) | undefined {
   const bitmap = data.nullBitmap;

@@ -38,7 +38,7 @@ import { Type, type DataType, type RecordBatch, type Vector } from "apache-arrow
 import type { WriteResult } from "../../core/connector.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
-import { columnReader, type RowReader } from "../../arrow/column-reader.js";
+import { columnReader, firstNullOrEmpty } from "../../arrow/column-reader.js";
 import { DecimalValue, type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
 import type { CassandraApi, ExecuteOptions, Statement } from "./client.js";
@@ -304,25 +304,19 @@ function mayBeEmpty(type: DataType): boolean {
   return type.typeId === Type.Utf8 || type.typeId === Type.LargeUtf8 || type.typeId === Type.Binary || type.typeId === Type.LargeBinary;
 }
 
-function isEmptyValue(value: PlainValue): boolean {
-  return (typeof value === "string" && value === "") || (value instanceof Uint8Array && value.length === 0);
-}
-
 /** Throws KEY_VALUE_NULL for the first null (or, for a single-column partition key, empty) key of a batch. */
-function checkKeyColumn(vector: Vector, read: RowReader, name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
+function checkKeyColumn(vector: Vector, name: string, rejectEmpty: boolean, plan: WritePlan, partitionId: number, firstRow: number): void {
   const checkEmpty = rejectEmpty && mayBeEmpty(vector.type);
   if (vector.nullCount === 0 && !checkEmpty) return;
-  for (let r = 0; r < vector.length; r++) {
-    const value = read(r);
-    if (value === null || (checkEmpty && isEmptyValue(value))) {
-      const what = value === null ? "null" : "empty";
-      throw invalidArgument(
-        "KEY_VALUE_NULL",
-        `Primary-key column '${name}' of ${plan.keyspace}.${plan.table} is ${what} in row ${firstRow + r} of task ${partitionId}. ${value === null ? "Cassandra keys can never be null" : "Cassandra rejects an empty partition key"}: filter these rows out or fill the key before writing. No row of this Arrow batch was written.`,
-        { column: name, keyspace: plan.keyspace, table: plan.table, row: String(firstRow + r), partition: String(partitionId), value: what },
-      );
-    }
-  }
+  const r = firstNullOrEmpty(vector, checkEmpty);
+  if (r < 0) return;
+  const isNull = !vector.isValid(r);
+  const what = isNull ? "null" : "empty";
+  throw invalidArgument(
+    "KEY_VALUE_NULL",
+    `Primary-key column '${name}' of ${plan.keyspace}.${plan.table} is ${what} in row ${firstRow + r} of task ${partitionId}. ${isNull ? "Cassandra keys can never be null" : "Cassandra rejects an empty partition key"}: filter these rows out or fill the key before writing. No row of this Arrow batch was written.`,
+    { column: name, keyspace: plan.keyspace, table: plan.table, row: String(firstRow + r), partition: String(partitionId), value: what },
+  );
 }
 
 /** Writes every row of a task; returns the counts Cassandra acknowledged. */
@@ -380,7 +374,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
       // in a batch writes none of that batch's rows. Only converters that may reject a
       // value run here (their results are dropped); the others cannot fail.
       plan.columns.forEach((c, i) => {
-        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, readers[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
+        if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
       });
       if (rejecting.length > 0) {
         for (let r = 0; r < rows; r++) {
