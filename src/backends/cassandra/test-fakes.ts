@@ -3,7 +3,9 @@
  * metadata calls, the reader's token-range SELECT (with paging), the writer's INSERT and
  * DELETE (with write timestamps: the highest timestamp wins, as in Cassandra), UNLOGGED
  * batches and TRUNCATE to exercise planning, reads and writes, with hooks to fail or hold
- * requests open. Values are stored as the driver values the writer bound.
+ * requests open. Values are stored as the driver values the writer bound; a value bound
+ * already serialized (a Buffer, for any column type but blob) is decoded by the driver's
+ * own decoder, as Cassandra would read it.
  */
 import { createHash } from "node:crypto";
 import cassandra from "cassandra-driver";
@@ -11,6 +13,29 @@ import type { CassandraApi, ExecuteOptions, ResultPage, RingInfo, SizeEstimate, 
 import type { CqlType } from "./types.js";
 
 const unset = cassandra.types.unset;
+const { dataTypes } = cassandra.types;
+export const encoder = new (cassandra as unknown as { Encoder: new (version: number, options: unknown) => unknown }).Encoder(4, { encoding: { map: Map, useBigIntAsLong: true, useBigIntAsVarint: true } }) as { decode(bytes: Buffer, type: unknown): unknown; encode(value: unknown, type: unknown): Buffer | null };
+
+/** The driver's type info for the scalars, lists, sets and maps the writer serializes. */
+export function driverType(type: CqlType): unknown {
+  switch (type.kind) {
+    case "scalar":
+      return { code: dataTypes[type.name] };
+    case "list":
+    case "set":
+      return { code: dataTypes[type.kind], info: driverType(type.element) };
+    case "map":
+      return { code: dataTypes.map, info: [driverType(type.key), driverType(type.value)] };
+    default:
+      throw new Error(`the fake cannot decode a serialized ${type.kind}`);
+  }
+}
+
+/** What Cassandra would store for a bound value of `type`. */
+function bound(value: unknown, type: CqlType | undefined): unknown {
+  if (!(value instanceof Buffer) || !type || (type.kind === "scalar" && type.name === "blob")) return value;
+  return encoder.decode(value, driverType(type));
+}
 
 /** A driver ResponseError with a CQL error code (see cassandra.types.responseErrorCodes). */
 export function responseError(code: number, message: string): Error {
@@ -147,30 +172,42 @@ export class FakeCassandra implements CassandraApi {
     for (const [name, cell] of row.cells) if (cell.ts <= ts) row.cells.delete(name);
   }
 
+  private columnType(table: FakeTable, column: string): CqlType | undefined {
+    return table.def.columns.find((c) => c.name === column)?.type;
+  }
+
   private table(keyspace: string, name: string): FakeTable {
     const table = this.tables.get(`${keyspace}.${name}`);
     if (!table) throw responseError(cassandra.types.responseErrorCodes.invalid, `table ${name} does not exist`);
     return table;
   }
 
-  /** Applies one write statement; returns undefined for statements that are not writes. */
-  private apply(query: string, params: unknown[]): boolean {
-    const insert = /^INSERT INTO "((?:[^"]|"")+)"\."((?:[^"]|"")+)" \((.*)\) VALUES \((.*)\) USING TIMESTAMP \?$/.exec(query);
+  /**
+   * Applies one write statement; returns false for statements that are not writes. The
+   * write timestamp is bound (`USING TIMESTAMP ?`) or the request's (`timestamp`).
+   */
+  private apply(query: string, params: unknown[], timestamp?: number): boolean {
+    const requestTimestamp = () => {
+      if (timestamp === undefined) throw new Error(`the fake needs a write timestamp for ${query}`);
+      return BigInt(timestamp);
+    };
+    const insert = /^INSERT INTO "((?:[^"]|"")+)"\."((?:[^"]|"")+)" \((.*)\) VALUES \((.*)\)( USING TIMESTAMP \?)?$/.exec(query);
     if (insert) {
       const table = this.table(unquote(insert[1]!), unquote(insert[2]!));
       const columns = insert[3]!.split(/, (?=")/).map(unquote);
       const values: Record<string, unknown> = {};
-      columns.forEach((c, i) => (values[c] = params[i]));
-      this.upsert(table, values, params[columns.length] as bigint);
+      columns.forEach((c, i) => (values[c] = bound(params[i], this.columnType(table, c))));
+      this.upsert(table, values, insert[5] ? (params[columns.length] as bigint) : requestTimestamp());
       return true;
     }
-    const del = /^DELETE FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)" USING TIMESTAMP \? WHERE (.*)$/.exec(query);
+    const del = /^DELETE FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)"( USING TIMESTAMP \?)? WHERE (.*)$/.exec(query);
     if (del) {
       const table = this.table(unquote(del[1]!), unquote(del[2]!));
-      const columns = del[3]!.split(" AND ").map((c) => unquote(c.replace(/ = \?$/, "")));
+      const columns = del[4]!.split(" AND ").map((c) => unquote(c.replace(/ = \?$/, "")));
+      const first = del[3] ? 1 : 0;
       const keys: Record<string, unknown> = {};
-      columns.forEach((c, i) => (keys[c] = params[i + 1]));
-      this.remove(table, keys, params[0] as bigint);
+      columns.forEach((c, i) => (keys[c] = bound(params[i + first], this.columnType(table, c))));
+      this.remove(table, keys, del[3] ? (params[0] as bigint) : requestTimestamp());
       return true;
     }
     const truncate = /^TRUNCATE "((?:[^"]|"")+)"\."((?:[^"]|"")+)"$/.exec(query);
@@ -240,7 +277,7 @@ export class FakeCassandra implements CassandraApi {
 
   async execute(query: string, params: unknown[], options: ExecuteOptions): Promise<ResultPage> {
     this.executes.push({ query, params, options });
-    return this.request(query, () => (this.apply(query, params) ? { rows: [], columns: [], pageState: undefined } : this.select(query, params, options)));
+    return this.request(query, () => (this.apply(query, params, options.timestamp) ? { rows: [], columns: [], pageState: undefined } : this.select(query, params, options)));
   }
 
   async batch(statements: Statement[], options: ExecuteOptions): Promise<void> {

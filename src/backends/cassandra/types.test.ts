@@ -16,7 +16,12 @@ import {
   Map_,
   Null,
   Struct,
+  LargeUtf8,
+  Schema,
   TimestampMicrosecond,
+  TimestampMillisecond,
+  TimestampNanosecond,
+  TimestampSecond,
   Uint16,
   Uint32,
   Utf8,
@@ -24,7 +29,10 @@ import {
 } from "apache-arrow";
 import { ConduitError } from "../../core/errors.js";
 import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
-import { arrowTypeOf, cqlTypeText, decimalOfBigDecimal, driverInteger, fromDriverType, mayReject, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
+import { BatchBuilder } from "../../arrow/batch-builder.js";
+import { columnReader } from "../../arrow/column-reader.js";
+import { driverType, encoder } from "./test-fakes.js";
+import { arrowTypeOf, cellSerializer, cqlTypeText, decimalOfBigDecimal, driverInteger, fromDriverType, mayReject, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
 
 const { types } = cassandra;
 const dt = types.dataTypes;
@@ -403,5 +411,92 @@ describe("writes: plain value -> driver value", () => {
     }
     const e = error(() => writeConverter(new Float64(), scalar("decimal"), "price"));
     expect(e.parameters).toMatchObject({ column: "price", type: "double", cqlType: "decimal" });
+  });
+});
+
+describe("writes: Arrow values serialized straight to CQL bytes", () => {
+  const column = (arrow: DataType, values: PlainValue[]) => {
+    const builder = new BatchBuilder(new Schema([new Field("c", arrow, true)]));
+    for (const value of values) builder.appendRow([value]);
+    return builder.flush().getChildAt(0)!;
+  };
+  /** What the driver sent for the same value before: the converter's value, encoded by the driver. */
+  const viaDriver = (arrow: DataType, cql: CqlType, value: PlainValue): Buffer | null =>
+    value === null ? null : encoder.encode(writeConverter(arrow, cql, "c")(value, at), driverType(cql));
+  const dec = (text: string) => DecimalValue.parse(text);
+
+  const cases: Array<[DataType, CqlType, PlainValue[]]> = [
+    [new Utf8(), scalar("text"), ["", "x", "héllo ☃ 😀", "a".repeat(100), null]],
+    [new Binary(), scalar("blob"), [new Uint8Array([]), new Uint8Array([0, 255, 7]), null]],
+    [new Int8(), scalar("tinyint"), [-128, 0, 127, null]],
+    [new Int8(), scalar("smallint"), [-128, 127]],
+    [new Int16(), scalar("smallint"), [-32768, 32767, -1]],
+    [new Int32(), scalar("int"), [-2147483648, 2147483647, 0, null]],
+    [new Uint16(), scalar("int"), [0, 65535]],
+    [new Int32(), scalar("bigint"), [-2147483648, 2147483647, -1]],
+    [new Uint32(), scalar("bigint"), [0, 4294967295]],
+    [new Int64(), scalar("bigint"), [-(2n ** 63n), 2n ** 63n - 1n, -1n, 0n, null]],
+    [new Int32(), scalar("double"), [-2147483648, 7]],
+    [new Int16(), scalar("float"), [-32768, 300]],
+    [new Float64(), scalar("double"), [0.1, -0, Infinity, -Infinity, 1e308, 5e-324, null]],
+    [new Float32(), scalar("double"), [0.5, Math.fround(3.4e38)]],
+    [new Float32(), scalar("float"), [Math.fround(0.1), -1, null]],
+    [new Bool(), scalar("boolean"), [true, false, null, true, true, false, true, false, true, null]],
+    [new Decimal(2, 18, 128), scalar("decimal"), [dec("0.00"), dec("-0.01"), dec("1.50"), dec("-123456789012345.67"), dec("9999999999999999.99"), null]],
+    [new Decimal(0, 38, 128), scalar("decimal"), [dec("127"), dec("128"), dec("-128"), dec("-129"), dec("255"), dec("-256"), dec("99999999999999999999999999999999999999"), dec("-99999999999999999999999999999999999999"), dec("41538374868278621028243970633760768"), dec("-41538374868278621028243970633760769")]],
+    [new Decimal(4, 60, 256), scalar("decimal"), [dec("12345678901234567890123456789012345678901234567890.1234"), dec("-1.0000")]],
+    [new DateDay(), scalar("date"), [0, -1, 19724, -2147483648, 2147483647, null]],
+    [new DateDay(), scalar("timestamp"), [0, -1, 19724]],
+    [new TimestampMicrosecond("UTC"), scalar("timestamp"), [1704067200123456n, -1n, 0n, -1001n, null]],
+    [new TimestampMillisecond("UTC"), scalar("timestamp"), [1704067200123000n, -1000n]],
+    [new TimestampSecond("UTC"), scalar("timestamp"), [1704067200000000n, -86400000000n]],
+    [new TimestampNanosecond("UTC"), scalar("timestamp"), [1704067200123456n, -1n]],
+    [arrowList(new Int32()), list(scalar("int")), [[1, 2, 3], [], null, [-1]]],
+    [arrowList(new Utf8()), set(scalar("text"), true), [["a", "b"], []]],
+    [arrowMap(new Utf8(), new Utf8()), map(scalar("text"), scalar("text")), [[["city", "c1"], ["é", "☃"]], [], null]],
+    [arrowMap(new Utf8(), arrowList(new Int64())), map(scalar("text"), list(scalar("bigint")), true), [[["a", [1n, -2n]], ["b", []]]]],
+  ];
+
+  it("gives the bytes the driver gave for the converted value, for every type it serializes", () => {
+    for (const [arrow, cql, values] of cases) {
+      const vector = column(arrow, values);
+      const serialize = cellSerializer(vector.data[0]!, cql);
+      expect(serialize, `${describeType(arrow)} -> ${cqlTypeText(cql)}`).toBeDefined();
+      const read = columnReader(vector);
+      values.forEach((_, i) => {
+        const expected = viaDriver(arrow, cql, read(i));
+        expect(serialize!(i), `${describeType(arrow)} -> ${cqlTypeText(cql)}, row ${i}`).toEqual(expected);
+      });
+    }
+  });
+
+  it("reads a sliced chunk at its offset", () => {
+    const vector = column(new Bool(), [true, null, false, true, true, null, false, false, true, true, false]);
+    const sliced = vector.slice(3, 11);
+    const serialize = cellSerializer(sliced.data[0]!, scalar("boolean"))!;
+    for (let i = 0; i < sliced.length; i++) expect(serialize(i)).toEqual(viaDriver(new Bool(), scalar("boolean"), columnReader(vector)(i + 3)));
+    const text = column(new Utf8(), ["a", null, "bc", "", "d"]).slice(1, 5);
+    const serializeText = cellSerializer(text.data[0]!, scalar("text"))!;
+    expect([0, 1, 2, 3].map(serializeText)).toEqual([null, Buffer.from("bc"), Buffer.from(""), Buffer.from("d")]);
+  });
+
+  it("leaves conversions that may reject a value, or need one, to the converters", () => {
+    const none: Array<[DataType, CqlType, PlainValue[]]> = [
+      [new Utf8(), scalar("uuid"), ["550e8400-e29b-41d4-a716-446655440000"]],
+      [new Utf8(), scalar("ascii"), ["a"]],
+      [new Utf8(), scalar("inet"), ["::1"]],
+      [new Int64(), scalar("int"), [1n]],
+      [new Uint32(), scalar("int"), [1]],
+      [new Int64(), scalar("decimal"), [1n]],
+      [new Float64(), scalar("float"), [0.5]],
+      [new Decimal(2, 18, 128), scalar("bigint"), [dec("1.00")]],
+      [new LargeUtf8(), scalar("text"), ["a"]],
+      [new Int32(), scalar("varint"), [1]],
+      // Collections that hold a null are refused by the converter, naming the row.
+      [arrowList(new Int32()), list(scalar("int")), [[1, null]]],
+      [arrowMap(new Utf8(), new Utf8()), map(scalar("text"), scalar("text")), [[["k", null]]]],
+      [new Struct([new Field("a", new Int32(), true), new Field("b", new Utf8(), true)]), tuple, [{ a: 1, b: "x" }]],
+    ];
+    for (const [arrow, cql, values] of none) expect(cellSerializer(column(arrow, values).data[0]!, cql), `${describeType(arrow)} -> ${cqlTypeText(cql)}`).toBeUndefined();
   });
 });

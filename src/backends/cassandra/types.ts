@@ -48,8 +48,10 @@ import { isIP } from "node:net";
 import {
   Binary,
   Bool,
+  type Data,
   DataType,
   DateDay,
+  DateUnit,
   Decimal,
   Field,
   Float32,
@@ -62,6 +64,7 @@ import {
   Map_,
   Struct,
   TimestampMicrosecond,
+  TimeUnit,
   Type,
   Utf8,
 } from "apache-arrow";
@@ -1025,4 +1028,314 @@ export function writeConverter(arrow: DataType, cql: CqlType, path: string): Wri
       };
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Arrow -> CQL native-protocol bytes (the writer's fast path)
+// ---------------------------------------------------------------------------------------
+
+/** Row `i` of the Arrow chunk it was bound to, as the serialized CQL value; null for a null. */
+export type CellSerializer = (i: number) => Buffer | null;
+
+/** A growable byte buffer that values are serialized into, one Arrow chunk at a time. */
+class ByteArena {
+  bytes: Buffer;
+  used = 0;
+
+  constructor(capacity: number) {
+    this.bytes = Buffer.allocUnsafe(Math.max(capacity, 64));
+  }
+
+  reserve(extra: number): void {
+    if (this.used + extra <= this.bytes.length) return;
+    let capacity = this.bytes.length * 2;
+    while (capacity < this.used + extra) capacity *= 2;
+    const larger = Buffer.allocUnsafe(capacity);
+    this.bytes.copy(larger, 0, 0, this.used);
+    this.bytes = larger;
+  }
+}
+
+/** Writes the (non-null) value at index `i` of a chunk's buffers; the caller has written its length prefix, if any. */
+type ValueWriter = (i: number, arena: ByteArena) => void;
+
+const DATE_EPOCH_DAY = 2 ** 31;
+const TWO_POW_32 = 4_294_967_296;
+
+function writeInt64Number(arena: ByteArena, value: number): void {
+  arena.reserve(8);
+  arena.bytes.writeInt32BE(Math.floor(value / TWO_POW_32), arena.used);
+  arena.bytes.writeUInt32BE(value >>> 0, arena.used + 4);
+  arena.used += 8;
+}
+
+/** Copies bytes [start, end) of `source` (short values byte by byte, which is faster than a native copy). */
+function copyBytes(arena: ByteArena, source: Buffer, start: number, end: number): void {
+  const length = end - start;
+  arena.reserve(length);
+  const target = arena.bytes;
+  let at = arena.used;
+  if (length < 32) for (let k = start; k < end; k++) target[at++] = source[k]!;
+  else source.copy(target, at, start, end);
+  arena.used += length;
+}
+
+/** A decimal's unscaled value (little-endian 32-bit words) as a minimal big-endian two's-complement varint. */
+function writeDecimal(arena: ByteArena, scale: number, words: Uint32Array, at: number, stride: number): void {
+  const size = stride * 4;
+  arena.reserve(4 + size);
+  const bytes = arena.bytes;
+  bytes.writeInt32BE(scale, arena.used);
+  const start = arena.used + 4;
+  for (let w = 0; w < stride; w++) bytes.writeUInt32BE(words[at + stride - 1 - w]!, start + w * 4);
+  // Drop leading bytes that only repeat the sign (Cassandra needs at least one byte).
+  let skip = 0;
+  while (skip < size - 1) {
+    const lead = bytes[start + skip]!;
+    const nextNegative = (bytes[start + skip + 1]! & 0x80) !== 0;
+    if ((lead === 0x00 && !nextNegative) || (lead === 0xff && nextNegative)) skip++;
+    else break;
+  }
+  if (skip > 0) bytes.copyWithin(start, start + skip, start + size);
+  arena.used = start + size - skip;
+}
+
+/** Whether every value of Arrow integer type `arrow` fits CQL integer type `bits` wide. */
+function intFits(arrow: DataType, bits: number): boolean {
+  const int = arrow as unknown as ArrowInt;
+  return int.isSigned ? int.bitWidth <= bits : int.bitWidth < bits;
+}
+
+function bytesOf(values: Uint8Array): Buffer {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/**
+ * The writer of one scalar value of `data` as CQL type `target`, for the conversions that
+ * send a value unchanged (see `cellSerializer`); undefined for any other.
+ */
+function scalarValueWriter(data: Data, target: CqlScalar): ValueWriter | undefined {
+  const arrow: DataType = data.type;
+  switch (arrow.typeId) {
+    case Type.Utf8:
+    case Type.Binary: {
+      if (target !== (arrow.typeId === Type.Utf8 ? "text" : "blob")) return undefined;
+      const bytes = bytesOf(data.values as Uint8Array);
+      const offsets = data.valueOffsets as Int32Array;
+      return (i, arena) => copyBytes(arena, bytes, offsets[i]!, offsets[i + 1]!);
+    }
+    case Type.Int: {
+      const { bitWidth } = arrow as unknown as ArrowInt;
+      const bits = INT_BITS[target];
+      const fits = target !== "counter" && bits !== undefined && intFits(arrow, bits);
+      const exactFloat = (target === "double" && bitWidth <= 32) || (target === "float" && bitWidth <= 16);
+      if (!fits && !exactFloat) return undefined;
+      if (bitWidth === 64) {
+        // Only a signed 64-bit source gets here, into bigint.
+        const values = data.values as BigInt64Array;
+        return (i, arena) => {
+          arena.reserve(8);
+          arena.bytes.writeBigInt64BE(values[i]!, arena.used);
+          arena.used += 8;
+        };
+      }
+      const values = data.values as Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
+      switch (target) {
+        case "tinyint":
+          return (i, arena) => {
+            arena.reserve(1);
+            arena.bytes.writeInt8(values[i]!, arena.used);
+            arena.used += 1;
+          };
+        case "smallint":
+          return (i, arena) => {
+            arena.reserve(2);
+            arena.bytes.writeInt16BE(values[i]!, arena.used);
+            arena.used += 2;
+          };
+        case "int":
+          return (i, arena) => {
+            arena.reserve(4);
+            arena.bytes.writeInt32BE(values[i]!, arena.used);
+            arena.used += 4;
+          };
+        case "bigint":
+          return (i, arena) => writeInt64Number(arena, values[i]!);
+        case "double":
+          return (i, arena) => {
+            arena.reserve(8);
+            arena.bytes.writeDoubleBE(values[i]!, arena.used);
+            arena.used += 8;
+          };
+        case "float":
+          return (i, arena) => {
+            arena.reserve(4);
+            arena.bytes.writeFloatBE(values[i]!, arena.used);
+            arena.used += 4;
+          };
+        default:
+          return undefined;
+      }
+    }
+    case Type.Float: {
+      const precision = (arrow as unknown as { precision: number }).precision;
+      if (precision === 0) return undefined;
+      const values = data.values as Float32Array | Float64Array;
+      if (target === "double") {
+        return (i, arena) => {
+          arena.reserve(8);
+          arena.bytes.writeDoubleBE(values[i]!, arena.used);
+          arena.used += 8;
+        };
+      }
+      if (target === "float" && precision === 1) {
+        return (i, arena) => {
+          arena.reserve(4);
+          arena.bytes.writeFloatBE(values[i]!, arena.used);
+          arena.used += 4;
+        };
+      }
+      return undefined;
+    }
+    case Type.Decimal: {
+      if (target !== "decimal") return undefined;
+      const { scale, bitWidth } = arrow as unknown as ArrowDecimal & { bitWidth: number };
+      const stride = bitWidth / 32;
+      const words = data.values as Uint32Array;
+      return (i, arena) => writeDecimal(arena, scale, words, i * stride, stride);
+    }
+    case Type.Bool: {
+      if (target !== "boolean") return undefined;
+      const bits = data.values as Uint8Array;
+      const offset = data.offset;
+      return (i, arena) => {
+        arena.reserve(1);
+        arena.bytes[arena.used++] = (bits[(offset + i) >> 3]! >> ((offset + i) & 7)) & 1;
+      };
+    }
+    case Type.Date: {
+      if ((arrow as unknown as { unit: DateUnit }).unit !== DateUnit.DAY) return undefined;
+      const days = data.values as Int32Array;
+      if (target === "date") {
+        return (i, arena) => {
+          arena.reserve(4);
+          arena.bytes.writeUInt32BE(days[i]! + DATE_EPOCH_DAY, arena.used);
+          arena.used += 4;
+        };
+      }
+      if (target === "timestamp") return (i, arena) => writeInt64Number(arena, days[i]! * MILLIS_PER_DAY);
+      return undefined;
+    }
+    case Type.Timestamp: {
+      if (target !== "timestamp") return undefined;
+      const values = data.values as BigInt64Array;
+      // Cassandra stores milliseconds: finer units are truncated toward the past.
+      const perMilli = { [TimeUnit.SECOND]: 0n, [TimeUnit.MILLISECOND]: 1n, [TimeUnit.MICROSECOND]: 1000n, [TimeUnit.NANOSECOND]: 1_000_000n }[(arrow as unknown as { unit: TimeUnit }).unit];
+      const toMillis = perMilli === 0n ? (v: bigint) => v * 1000n : perMilli === 1n ? (v: bigint) => v : (v: bigint) => floorDiv(v, perMilli);
+      return (i, arena) => {
+        arena.reserve(8);
+        arena.bytes.writeBigInt64BE(BigInt.asIntN(64, toMillis(values[i]!)), arena.used);
+        arena.used += 8;
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Whether a nested chunk holds a null (which a CQL collection cannot), making the fast path inapplicable. */
+function holdsNull(data: Data): boolean {
+  return data.nullCount > 0;
+}
+
+/** Writes `[length][bytes]` of value `i` through `write`. */
+function writeSized(write: ValueWriter, i: number, arena: ByteArena): void {
+  arena.reserve(4);
+  const lengthAt = arena.used;
+  arena.used += 4;
+  write(i, arena);
+  arena.bytes.writeInt32BE(arena.used - lengthAt - 4, lengthAt);
+}
+
+/** The writer of one value of `data` as `cql` (scalars, and lists, sets and maps of them), or undefined. */
+function valueWriter(data: Data, cql: CqlType): ValueWriter | undefined {
+  switch (cql.kind) {
+    case "scalar":
+      return scalarValueWriter(data, cql.name);
+    case "list":
+    case "set": {
+      if (data.typeId !== Type.List) return undefined;
+      const child = data.children[0]!;
+      const element = holdsNull(child) ? undefined : valueWriter(child, cql.element);
+      if (!element) return undefined;
+      const offsets = data.valueOffsets as Int32Array;
+      return (i, arena) => {
+        arena.reserve(4);
+        arena.bytes.writeInt32BE(offsets[i + 1]! - offsets[i]!, arena.used);
+        arena.used += 4;
+        for (let j = offsets[i]!; j < offsets[i + 1]!; j++) writeSized(element, j, arena);
+      };
+    }
+    case "map": {
+      if (data.typeId !== Type.Map) return undefined;
+      const entries = data.children[0]!;
+      const [keys, values] = [entries.children[0]!, entries.children[1]!];
+      const key = holdsNull(keys) ? undefined : valueWriter(keys, cql.key);
+      const value = holdsNull(values) ? undefined : valueWriter(values, cql.value);
+      if (!key || !value) return undefined;
+      const offsets = data.valueOffsets as Int32Array;
+      return (i, arena) => {
+        arena.reserve(4);
+        arena.bytes.writeInt32BE(offsets[i + 1]! - offsets[i]!, arena.used);
+        arena.used += 4;
+        for (let j = offsets[i]!; j < offsets[i + 1]!; j++) {
+          writeSized(key, j, arena);
+          writeSized(value, j, arena);
+        }
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function validityOf(data: Data): ((i: number) => boolean) | undefined {
+  const bitmap = data.nullBitmap;
+  if (!bitmap || bitmap.length === 0 || data.nullCount === 0) return undefined;
+  const offset = data.offset;
+  return (i) => ((bitmap[(offset + i) >> 3]! >> ((offset + i) & 7)) & 1) === 1;
+}
+
+/**
+ * Serializes one Arrow chunk of a column to CQL's native-protocol form of `cql`, where
+ * the value goes to Cassandra unchanged: text from strings, blob from binary, integers
+ * and floats into types that hold every value, decimals, dates, timestamps, booleans, and
+ * lists, sets and maps of these without null elements. Undefined for every other case,
+ * which the writer converts with `writeConverter` (and checks) instead.
+ *
+ * cassandra-driver sends a Buffer parameter as it is, so these values skip decoding into
+ * JavaScript strings, decimals and Maps and the driver's encoding of them again. Strings
+ * and binary values are views of the Arrow buffer; everything else is serialized for the
+ * whole chunk into one buffer when the serializer is bound.
+ */
+export function cellSerializer(data: Data, cql: CqlType): CellSerializer | undefined {
+  if (data.typeId === Type.Null) return undefined;
+  const valid = validityOf(data);
+  if (cql.kind === "scalar" && ((data.typeId === Type.Utf8 && cql.name === "text") || (data.typeId === Type.Binary && cql.name === "blob"))) {
+    const bytes = bytesOf(data.values as Uint8Array);
+    const offsets = data.valueOffsets as Int32Array;
+    if (valid) return (i) => (valid(i) ? bytes.subarray(offsets[i]!, offsets[i + 1]!) : null);
+    return (i) => bytes.subarray(offsets[i]!, offsets[i + 1]!);
+  }
+  const write = valueWriter(data, cql);
+  if (!write) return undefined;
+  const arena = new ByteArena(data.length * 8);
+  const ends = new Int32Array(data.length + 1);
+  for (let i = 0; i < data.length; i++) {
+    if (!valid || valid(i)) write(i, arena);
+    ends[i + 1] = arena.used;
+  }
+  const bytes = arena.bytes;
+  if (valid) return (i) => (valid(i) ? bytes.subarray(ends[i]!, ends[i + 1]!) : null);
+  return (i) => bytes.subarray(ends[i]!, ends[i + 1]!);
 }

@@ -1,16 +1,21 @@
 /**
  * Writes one Spark task's rows with prepared statements.
  *
- * - Rows become `INSERT INTO "ks"."tbl" (<the DataFrame's columns>) VALUES (...) USING TIMESTAMP ?`.
+ * - Rows become `INSERT INTO "ks"."tbl" (<the DataFrame's columns>) VALUES (...)`.
  *   A row whose delete-flag value equals `delete_flag_value` becomes
- *   `DELETE FROM "ks"."tbl" USING TIMESTAMP ? WHERE <every primary-key column> = ?` instead.
+ *   `DELETE FROM "ks"."tbl" WHERE <every primary-key column> = ?` instead.
  *   The delete-flag column itself is never written.
+ * - Values that reach Cassandra unchanged (text, integers that fit, decimals, dates,
+ *   timestamps, and collections of them) are serialized straight from the Arrow buffers
+ *   (`cellSerializer`); the others are converted one row at a time as they are sent.
  * - Null values of non-key columns are left unset by default: the column keeps what it held
  *   and no tombstone is created (`write_nulls` writes them as nulls instead). Cassandra
  *   stores an empty non-frozen collection as no value at all, so it reads back as null.
  * - Every statement carries its own write timestamp, taken in row order from a clock that
  *   never goes backwards, so when a task holds the same primary key twice the later row
- *   wins whatever order the requests complete in.
+ *   wins whatever order the requests complete in. A request of one statement sends it as
+ *   the protocol's timestamp; a batch's statements bind theirs (`USING TIMESTAMP ?`),
+ *   which costs Cassandra about 2 µs more per row.
  * - Primary-key nulls (and an empty value of a single-column partition key, which Cassandra
  *   rejects) fail with KEY_VALUE_NULL, and any value that does not convert fails with an
  *   error naming the column, value and row, for the whole Arrow batch before any of its
@@ -45,7 +50,7 @@ import type { CassandraApi, ExecuteOptions, Statement } from "./client.js";
 import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
-import { mayReject, quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
+import { cellSerializer, mayReject, quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
 import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** Statements of one UNLOGGED batch at most. */
@@ -55,27 +60,52 @@ const BACKOFF_CAP_MS = 5_000;
 
 const unset = cassandra.types.unset;
 
-export function insertQuery(plan: WritePlan): string {
+/**
+ * The INSERT of the DataFrame's columns. A request of one statement carries its write
+ * timestamp as the protocol's default timestamp; statements in a batch carry their own
+ * (`timestamped`: `USING TIMESTAMP ?`, bound after the values), as one batch holds rows
+ * written at different times.
+ */
+export function insertQuery(plan: WritePlan, timestamped = false): string {
   const columns = plan.columns.map((c) => quoteIdentifier(c.name));
-  return `INSERT INTO ${quoteIdentifier(plan.keyspace)}.${quoteIdentifier(plan.table)} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")}) USING TIMESTAMP ?`;
+  return `INSERT INTO ${quoteIdentifier(plan.keyspace)}.${quoteIdentifier(plan.table)} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})${timestamped ? " USING TIMESTAMP ?" : ""}`;
 }
 
-export function deleteQuery(plan: WritePlan): string {
+/** The DELETE by full primary key; `timestamped` binds the write timestamp first. */
+export function deleteQuery(plan: WritePlan, timestamped = false): string {
   const keys = [...plan.partitionKey, ...plan.clusteringKey].map((k) => `${quoteIdentifier(k)} = ?`);
-  return `DELETE FROM ${quoteIdentifier(plan.keyspace)}.${quoteIdentifier(plan.table)} USING TIMESTAMP ? WHERE ${keys.join(" AND ")}`;
+  return `DELETE FROM ${quoteIdentifier(plan.keyspace)}.${quoteIdentifier(plan.table)}${timestamped ? " USING TIMESTAMP ?" : ""} WHERE ${keys.join(" AND ")}`;
 }
 
-let lastTimestamp = 0n;
+let lastTimestamp = 0;
 
-/** Write timestamps in microseconds: the clock's time, strictly increasing within this process. */
-export function nextTimestamp(clock: Pick<Clock, "now">): bigint {
-  const now = BigInt(Math.floor(clock.now())) * 1000n;
-  lastTimestamp = now > lastTimestamp ? now : lastTimestamp + 1n;
+/**
+ * Write timestamps in microseconds: the clock's time, strictly increasing within this
+ * process. Numbers are exact for them until the year 2255.
+ */
+export function nextTimestamp(clock: Pick<Clock, "now">): number {
+  const now = Math.floor(clock.now()) * 1000;
+  lastTimestamp = now > lastTimestamp ? now : lastTimestamp + 1;
   return lastTimestamp;
 }
 
+/** The four statements of a write plan. */
+export interface WriteStatements {
+  insert: string;
+  remove: string;
+  timestampedInsert: string;
+  timestampedRemove: string;
+}
+
+export function writeStatements(plan: WritePlan): WriteStatements {
+  return { insert: insertQuery(plan), remove: deleteQuery(plan), timestampedInsert: insertQuery(plan, true), timestampedRemove: deleteQuery(plan, true) };
+}
+
 interface Pending {
-  statement: Statement;
+  /** The values of the INSERT, or the primary key of the DELETE. */
+  params: unknown[];
+  /** Microseconds. */
+  timestamp: number;
   /** Partition key text, for grouping. */
   partition: string;
   isDelete: boolean;
@@ -95,6 +125,7 @@ export interface StatementWriterConfig {
   rowsPerBatch: number;
   maxRetries: number;
   consistency: ConsistencyLevel;
+  statements: WriteStatements;
   /** Send rows of one buffer that share a partition key as UNLOGGED batches (default true). */
   groupByPartition: boolean;
   clock: Clock;
@@ -141,19 +172,27 @@ export class StatementWriter {
   private async sendBuffer(): Promise<void> {
     const buffer = this.buffer;
     this.buffer = [];
-    if (buffer.length === 0) return;
     if (!this.config.groupByPartition) {
-      for (const item of buffer) await this.dispatch([item]);
+      for (const item of buffer) {
+        if (this.inFlight >= this.config.concurrency) await this.freeSlot();
+        this.start(item);
+      }
       return;
     }
-    const groups = new Map<string, Pending[]>();
+    // Most rows are alone in their partition: a group is the row itself until a second one comes.
+    const groups = new Map<string, Pending | Pending[]>();
     for (const item of buffer) {
       const group = groups.get(item.partition);
-      if (group) group.push(item);
-      else groups.set(item.partition, [item]);
+      if (group === undefined) groups.set(item.partition, item);
+      else if (Array.isArray(group)) group.push(item);
+      else groups.set(item.partition, [group, item]);
     }
     for (const group of groups.values()) {
-      for (let i = 0; i < group.length; i += MAX_BATCH_STATEMENTS) await this.dispatch(group.slice(i, i + MAX_BATCH_STATEMENTS));
+      const size = Array.isArray(group) ? group.length : 1;
+      for (let i = 0; i < size; i += MAX_BATCH_STATEMENTS) {
+        if (this.inFlight >= this.config.concurrency) await this.freeSlot();
+        this.start(Array.isArray(group) && size > MAX_BATCH_STATEMENTS ? group.slice(i, i + MAX_BATCH_STATEMENTS) : group);
+      }
     }
   }
 
@@ -161,12 +200,16 @@ export class StatementWriter {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Waits for a free slot, then starts the request (one statement, or one partition's batch). */
-  private async dispatch(items: Pending[]): Promise<void> {
+  /** Waits until fewer than `concurrency` requests are in flight; throws the first failure. */
+  private async freeSlot(): Promise<void> {
     while (this.inFlight >= this.config.concurrency) {
       await this.settled();
       this.throwIfFailed();
     }
+  }
+
+  /** Starts one request: one statement, or one partition's batch. */
+  private start(items: Pending | Pending[]): void {
     this.throwIfFailed();
     this.inFlight++;
     this.send(items).then(this.onSettled, this.onFailed);
@@ -185,19 +228,26 @@ export class StatementWriter {
     this.onSettled();
   };
 
-  private async send(items: Pending[]): Promise<void> {
-    const { api, maxRetries, clock } = this.config;
-    const options = this.options;
+  /** A batch's statement, binding its own write timestamp (a bigint: the client maps CQL bigint to it). */
+  private timestamped = (item: Pending): Statement => {
+    const { statements } = this.config;
+    return item.isDelete
+      ? { query: statements.timestampedRemove, params: [BigInt(item.timestamp), ...item.params] }
+      : { query: statements.timestampedInsert, params: [...item.params, BigInt(item.timestamp)] };
+  };
+
+  private async send(items: Pending | Pending[]): Promise<void> {
+    const { api, maxRetries, clock, statements, consistency } = this.config;
+    const single = Array.isArray(items) ? (items.length === 1 ? items[0]! : undefined) : items;
     for (let attempt = 0; ; attempt++) {
       this.stats.requests++;
       try {
-        if (items.length === 1) await api.execute(items[0]!.statement.query, items[0]!.statement.params, options);
-        else {
+        if (single) {
+          // One statement: its timestamp goes as the request's.
+          await api.execute(single.isDelete ? statements.remove : statements.insert, single.params, { consistency, idempotent: true, timestamp: single.timestamp });
+        } else {
           this.stats.batches++;
-          await api.batch(
-            items.map((i) => i.statement),
-            options,
-          );
+          await api.batch((items as Pending[]).map(this.timestamped), this.options);
         }
         break;
       } catch (error) {
@@ -205,7 +255,7 @@ export class StatementWriter {
         if (attempt >= maxRetries || !isRetryable(error)) throw this.exhausted(error, attempt);
         this.stats.retries++;
         const delay = clock.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: items.length, attempt: attempt + 1, delayMs: Math.round(delay) });
+        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: single ? 1 : (items as Pending[]).length, attempt: attempt + 1, delayMs: Math.round(delay) });
         try {
           await clock.sleep(delay, this.stop.signal);
         } catch (sleepError) {
@@ -213,10 +263,13 @@ export class StatementWriter {
         }
       }
     }
-    for (const item of items) {
-      if (item.isDelete) this.stats.deleted++;
-      else this.stats.written++;
-    }
+    if (single) this.count(single);
+    else for (const item of items as Pending[]) this.count(item);
+  }
+
+  private count(item: Pending): void {
+    if (item.isDelete) this.stats.deleted++;
+    else this.stats.written++;
   }
 
   private exhausted(error: unknown, attempt: number): ConduitError {
@@ -260,15 +313,21 @@ function keyText(value: PlainValue): string {
   return String(value);
 }
 
-/** Text identifying a row's partition (from its values): equal exactly when the partition keys are equal. */
-function partitionText(values: readonly PlainValue[], partitionIndexes: readonly number[]): string {
+/**
+ * Text identifying a row's partition: equal exactly when the partition keys are equal.
+ * A serialized key value (a Buffer parameter) is identified by its bytes, any other by
+ * its plain value; the two forms never coincide ("b" against keyText's forms).
+ */
+function partitionText(cells: readonly unknown[], values: readonly PlainValue[], partitionIndexes: readonly number[]): string {
   if (partitionIndexes.length === 1) {
-    const value = values[partitionIndexes[0]!]!;
-    // One text key is its own unambiguous text (the common case, so no quoting).
-    return typeof value === "string" ? value : keyText(value);
+    const cell = cells[partitionIndexes[0]!];
+    return cell instanceof Buffer ? `b${cell.toString("latin1")}` : keyText(values[partitionIndexes[0]!]!);
   }
   let text = "";
-  for (const i of partitionIndexes) text += `${keyText(values[i]!)}\u0000`;
+  for (const i of partitionIndexes) {
+    const cell = cells[i];
+    text += cell instanceof Buffer ? `b${cell.length}:${cell.toString("latin1")}\u0000` : `${keyText(values[i]!)}\u0000`;
+  }
   return text;
 }
 
@@ -322,20 +381,20 @@ function checkKeyColumn(vector: Vector, name: string, rejectEmpty: boolean, plan
 /** Writes every row of a task; returns the counts Cassandra acknowledged. */
 export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   const { plan, partitionId, clock } = input;
+  const groupByPartition = input.groupByPartition ?? true;
   const writer = new StatementWriter({
     api: input.api,
     concurrency: input.concurrency,
     rowsPerBatch: input.rowsPerBatch,
     maxRetries: input.maxRetries,
     consistency: input.consistency,
-    groupByPartition: input.groupByPartition ?? true,
+    statements: writeStatements(plan),
+    groupByPartition,
     clock,
     signal: input.signal,
     errorContext: input.errorContext,
     logger: input.logger,
   });
-  const insert = insertQuery(plan);
-  const remove = deleteQuery(plan);
   const keyNames = [...plan.partitionKey, ...plan.clusteringKey];
   const keySet = new Set(keyNames);
   const flagColumn = plan.deleteFlag?.column;
@@ -343,29 +402,39 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   const nullValue = input.writeNulls ? null : unset;
   const position: RowPosition = { row: 0, partition: partitionId };
   let converters: WriteConverter[] = [];
-  /** Columns whose converter may reject a value, checked for the whole batch before any row is sent. */
-  let rejecting: number[] = [];
-  let rejectingKeys: number[] = [];
   let convertersFor: RecordBatch["schema"] | undefined;
   const keyIndexes = keyNames.map((k) => plan.columns.findIndex((c) => c.name === k));
   const partitionIndexes = plan.partitionKey.map((k) => plan.columns.findIndex((c) => c.name === k));
   const width = plan.columns.length;
+  /** The current row's plain values (of converted columns) and parameters, by column. */
+  const values = new Array<PlainValue>(width);
+  const cells = new Array<unknown>(width);
   try {
     for await (const batch of input.batches) {
       const firstRow = position.row;
       const rows = batch.numRows;
       const vectors = plan.columns.map((c) => batch.getChild(c.name) ?? missingColumn(batch, c.name, plan, partitionId, "COLUMN_MISSING"));
-      // Rows are read and converted one at a time as they are sent, straight from the Arrow
-      // buffers: holding a whole batch of converted rows (10,000 from Spark) until the last
-      // is sent kept them alive through several young-generation collections, which cost
-      // more than the conversions.
-      const readers = vectors.map(columnReader);
       if (convertersFor !== batch.schema) {
         converters = plan.columns.map((c, i) => writeConverter(vectors[i]!.type, c.type, c.name));
-        rejecting = converters.flatMap((convert, c) => (mayReject(convert) ? [c] : []));
-        rejectingKeys = rejecting.filter((c) => keyIndexes.includes(c));
         convertersFor = batch.schema;
       }
+      // Values that go to Cassandra unchanged are serialized straight from the Arrow
+      // buffers (and sent as Buffers, which the driver passes through); the others are
+      // read and converted one row at a time as they are sent: holding a whole batch of
+      // converted rows (10,000 from Spark) until the last is sent kept them alive through
+      // several young-generation collections, which cost more than the conversions.
+      const serializers = plan.columns.map((c, i) => (vectors[i]!.data.length === 1 ? cellSerializer(vectors[i]!.data[0]!, c.type) : undefined));
+      const readers = vectors.map((vector, i) => (serializers[i] ? undefined : columnReader(vector)));
+      /** Converted columns whose converter may reject a value, checked for the whole batch before any row is sent. */
+      const rejecting = converters.flatMap((convert, c) => (!serializers[c] && mayReject(convert) ? [c] : []));
+      const rejectingKeys = rejecting.filter((c) => keyIndexes.includes(c));
+      const param = (c: number): unknown => {
+        const serialize = serializers[c];
+        if (serialize) return serialize(position.row - firstRow) ?? nullValue;
+        const value = readers[c]!(position.row - firstRow);
+        values[c] = value;
+        return value === null ? nullValue : converters[c]!(value, position);
+      };
       const flagVector = flagColumn === undefined ? undefined : (batch.getChild(flagColumn) ?? missingColumn(batch, flagColumn, plan, partitionId, "DELETE_FLAG_COLUMN_MISSING"));
       const flag = flagVector === undefined ? undefined : columnReader(flagVector);
       const isDeleteAt = (r: number) => flag !== undefined && isDeleteValue(flag(r), flagValue!, flagVector!.type);
@@ -386,24 +455,20 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
         }
       }
 
-      const values = new Array<PlainValue>(width);
       for (let r = 0; r < rows; r++) {
         position.row = firstRow + r;
-        for (let c = 0; c < width; c++) values[c] = readers[c]!(r);
-        const partition = partitionText(values, partitionIndexes);
         const timestamp = nextTimestamp(clock);
         const isDelete = isDeleteAt(r);
         let params: unknown[];
-        if (isDelete) params = [timestamp, ...keyIndexes.map((c) => converters[c]!(values[c]!, position))];
-        else {
-          params = new Array<unknown>(width + 1);
-          for (let c = 0; c < width; c++) {
-            const value = values[c]!;
-            params[c] = value === null ? nullValue : converters[c]!(value, position);
-          }
-          params[width] = timestamp;
+        if (isDelete) {
+          params = new Array<unknown>(keyIndexes.length);
+          for (let k = 0; k < keyIndexes.length; k++) params[k] = cells[keyIndexes[k]!] = param(keyIndexes[k]!);
+        } else {
+          params = new Array<unknown>(width);
+          for (let c = 0; c < width; c++) params[c] = cells[c] = param(c);
         }
-        const sending = writer.add({ statement: { query: isDelete ? remove : insert, params }, partition, isDelete });
+        const partition = groupByPartition ? partitionText(cells, values, partitionIndexes) : "";
+        const sending = writer.add({ params, timestamp, partition, isDelete });
         if (sending !== undefined) await sending;
       }
       position.row = firstRow + rows;
