@@ -571,7 +571,12 @@ function scalarReader(cql: CqlScalar, arrow: DataType, path: string, type: CqlTy
     case Type.LargeUtf8:
       return (v) => cqlLiteral(v, type, false);
     case Type.Int: {
-      if (INT_BITS[cql] !== undefined || cql === "varint") return (v) => fitInt(toBigInt(v), arrow, path);
+      const bits = INT_BITS[cql];
+      const int = arrow as unknown as ArrowInt;
+      // The driver gives numbers up to int and bigints for bigint and counter: where every
+      // value fits, they are the plain value already.
+      if (bits !== undefined && int.isSigned && int.bitWidth >= bits && (bits === 64) === (int.bitWidth === 64)) return (v) => v as number | bigint;
+      if (bits !== undefined || cql === "varint") return (v) => fitInt(toBigInt(v), arrow, path);
       if (cql === "time" && (arrow as unknown as ArrowInt).bitWidth === 64) return (v) => timeNanos(v);
       throw fail();
     }
@@ -639,7 +644,12 @@ export function readConverter(cql: CqlType, arrow: DataType, path: string): Read
       const entries = arrow.children[0]!.type as Struct;
       const key = readConverter(cql.key, entries.children[0]!.type, `${path}{key}`);
       const value = readConverter(cql.value, entries.children[1]!.type, `${path}{value}`);
-      return wrapNull((v) => mapEntries(v).map(([k, val]): [PlainValue, PlainValue] => [key(k), value(val)]));
+      return wrapNull((v) => {
+        const pairs: Array<[PlainValue, PlainValue]> = [];
+        if (v instanceof Map) v.forEach((val, k) => pairs.push([key(k), value(val)]));
+        else for (const [k, val] of mapEntries(v)) pairs.push([key(k), value(val)]);
+        return pairs;
+      });
     }
     case "udt": {
       if (arrow.typeId !== Type.Struct) throw notReadable(path, cql, arrow);
