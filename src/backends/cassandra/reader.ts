@@ -130,15 +130,16 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
     const after = following(request, page);
     request = after;
     next = after ? fetchPage(after) : undefined;
-    if (page.rows.length === 0) continue;
+    if (page.rowCount === 0) continue;
     const builder = new BatchBuilder(input.schema);
     if (fields.length === 0) {
-      for (let i = 0; i < page.rows.length; i++) builder.appendRow([]);
+      for (let i = 0; i < page.rowCount; i++) builder.appendRow([]);
     } else {
       converters ??= buildConverters(input, page);
       const values = new Array<PlainValue>(fields.length);
-      for (const row of page.rows) {
-        for (let c = 0; c < converters.length; c++) values[c] = converters[c]!(row[c]);
+      const columns = page.values;
+      for (let r = 0; r < page.rowCount; r++) {
+        for (let c = 0; c < converters.length; c++) values[c] = converters[c]!(columns[c]![r]);
         builder.appendRow(values);
       }
     }

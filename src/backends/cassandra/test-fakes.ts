@@ -236,7 +236,8 @@ export class FakeCassandra implements CassandraApi {
     const page = rows.slice(offset, offset + size);
     const more = offset + size < rows.length;
     return {
-      rows: page.map(([, row]) => columns.map((c) => row.cells.get(c)?.value ?? null)),
+      rowCount: page.length,
+      values: columns.map((c) => page.map(([, row]) => row.cells.get(c)?.value ?? null)),
       columns: columns.map((c) => byName.get(c)!),
       pageState: more ? String(offset + size) : undefined,
     };
@@ -277,7 +278,7 @@ export class FakeCassandra implements CassandraApi {
 
   async execute(query: string, params: unknown[], options: ExecuteOptions): Promise<ResultPage> {
     this.executes.push({ query, params, options });
-    return this.request(query, () => (this.apply(query, params, options.timestamp) ? { rows: [], columns: [], pageState: undefined } : this.select(query, params, options)));
+    return this.request(query, () => (this.apply(query, params, options.timestamp) ? { rowCount: 0, values: [], columns: [], pageState: undefined } : this.select(query, params, options)));
   }
 
   async batch(statements: Statement[], options: ExecuteOptions): Promise<void> {
