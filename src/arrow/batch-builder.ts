@@ -171,6 +171,16 @@ class DecimalAppender implements Appender {
   }
 }
 
+/** `bytes` if it has room for `extra` bytes after the first `used`, else a larger copy of them. */
+export function withRoom(bytes: Buffer, used: number, extra: number): Buffer {
+  if (used + extra <= bytes.length) return bytes;
+  let capacity = bytes.length * 2;
+  while (capacity < used + extra) capacity *= 2;
+  const larger = Buffer.allocUnsafe(capacity);
+  bytes.copy(larger, 0, 0, used);
+  return larger;
+}
+
 /** Strings up to this length are encoded in JavaScript when ASCII: cheaper than a native call. */
 const SHORT_TEXT = 32;
 
@@ -187,7 +197,7 @@ function writeShortText(bytes: Buffer, at: number, text: string): number {
 
 /** Utf8 and Binary: int32 offsets and the bytes. Strings are encoded in place. */
 class VariableWidthAppender implements Appender {
-  private bytes = Buffer.allocUnsafe(1024);
+  private bytes: Buffer = Buffer.allocUnsafe(1024);
   private used = 0;
   private offsets = new Int32Array(64);
   private length = 0;
@@ -199,12 +209,7 @@ class VariableWidthAppender implements Appender {
   ) {}
 
   private reserve(extra: number): void {
-    if (this.used + extra <= this.bytes.length) return;
-    let capacity = this.bytes.length * 2;
-    while (capacity < this.used + extra) capacity *= 2;
-    const larger = Buffer.allocUnsafe(capacity);
-    this.bytes.copy(larger, 0, 0, this.used);
-    this.bytes = larger;
+    this.bytes = withRoom(this.bytes, this.used, extra);
   }
 
   append(value: PlainValue): void {

@@ -70,6 +70,7 @@ import {
 } from "apache-arrow";
 import { closestMatch } from "../../core/did-you-mean.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
+import { withRoom } from "../../arrow/batch-builder.js";
 import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
 
 const { types } = cassandra;
@@ -1057,26 +1058,29 @@ class ByteArena {
   }
 
   reserve(extra: number): void {
-    if (this.used + extra <= this.bytes.length) return;
-    let capacity = this.bytes.length * 2;
-    while (capacity < this.used + extra) capacity *= 2;
-    const larger = Buffer.allocUnsafe(capacity);
-    this.bytes.copy(larger, 0, 0, this.used);
-    this.bytes = larger;
+    this.bytes = withRoom(this.bytes, this.used, extra);
   }
 }
 
 /** Writes the (non-null) value at index `i` of a chunk's buffers; the caller has written its length prefix, if any. */
 type ValueWriter = (i: number, arena: ByteArena) => void;
 
+/** A writer of values `size` bytes long: `put` writes value `i` at `at` (room reserved). */
+function fixedWidth(size: number, put: (bytes: Buffer, at: number, i: number) => void): ValueWriter {
+  return (i, arena) => {
+    arena.reserve(size);
+    put(arena.bytes, arena.used, i);
+    arena.used += size;
+  };
+}
+
 const DATE_EPOCH_DAY = 2 ** 31;
 const TWO_POW_32 = 4_294_967_296;
 
-function writeInt64Number(arena: ByteArena, value: number): void {
-  arena.reserve(8);
-  arena.bytes.writeInt32BE(Math.floor(value / TWO_POW_32), arena.used);
-  arena.bytes.writeUInt32BE(value >>> 0, arena.used + 4);
-  arena.used += 8;
+/** An integer given as a (safe) number, as a 64-bit big-endian two's complement. */
+function putInt64(bytes: Buffer, at: number, value: number): void {
+  bytes.writeInt32BE(Math.floor(value / TWO_POW_32), at);
+  bytes.writeUInt32BE(value >>> 0, at + 4);
 }
 
 /** Copies bytes [start, end) of `source` (short values byte by byte, which is faster than a native copy). */
@@ -1143,68 +1147,31 @@ function scalarValueWriter(data: Data, target: CqlScalar): ValueWriter | undefin
       if (bitWidth === 64) {
         // Only a signed 64-bit source gets here, into bigint.
         const values = data.values as BigInt64Array;
-        return (i, arena) => {
-          arena.reserve(8);
-          arena.bytes.writeBigInt64BE(values[i]!, arena.used);
-          arena.used += 8;
-        };
+        return fixedWidth(8, (bytes, at, i) => bytes.writeBigInt64BE(values[i]!, at));
       }
       const values = data.values as Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
       switch (target) {
         case "tinyint":
-          return (i, arena) => {
-            arena.reserve(1);
-            arena.bytes.writeInt8(values[i]!, arena.used);
-            arena.used += 1;
-          };
+          return fixedWidth(1, (bytes, at, i) => bytes.writeInt8(values[i]!, at));
         case "smallint":
-          return (i, arena) => {
-            arena.reserve(2);
-            arena.bytes.writeInt16BE(values[i]!, arena.used);
-            arena.used += 2;
-          };
+          return fixedWidth(2, (bytes, at, i) => bytes.writeInt16BE(values[i]!, at));
         case "int":
-          return (i, arena) => {
-            arena.reserve(4);
-            arena.bytes.writeInt32BE(values[i]!, arena.used);
-            arena.used += 4;
-          };
+          return fixedWidth(4, (bytes, at, i) => bytes.writeInt32BE(values[i]!, at));
         case "bigint":
-          return (i, arena) => writeInt64Number(arena, values[i]!);
+          return fixedWidth(8, (bytes, at, i) => putInt64(bytes, at, values[i]!));
         case "double":
-          return (i, arena) => {
-            arena.reserve(8);
-            arena.bytes.writeDoubleBE(values[i]!, arena.used);
-            arena.used += 8;
-          };
+          return fixedWidth(8, (bytes, at, i) => bytes.writeDoubleBE(values[i]!, at));
         case "float":
-          return (i, arena) => {
-            arena.reserve(4);
-            arena.bytes.writeFloatBE(values[i]!, arena.used);
-            arena.used += 4;
-          };
+          return fixedWidth(4, (bytes, at, i) => bytes.writeFloatBE(values[i]!, at));
         default:
           return undefined;
       }
     }
     case Type.Float: {
       const precision = (arrow as unknown as { precision: number }).precision;
-      if (precision === 0) return undefined;
       const values = data.values as Float32Array | Float64Array;
-      if (target === "double") {
-        return (i, arena) => {
-          arena.reserve(8);
-          arena.bytes.writeDoubleBE(values[i]!, arena.used);
-          arena.used += 8;
-        };
-      }
-      if (target === "float" && precision === 1) {
-        return (i, arena) => {
-          arena.reserve(4);
-          arena.bytes.writeFloatBE(values[i]!, arena.used);
-          arena.used += 4;
-        };
-      }
+      if (precision !== 0 && target === "double") return fixedWidth(8, (bytes, at, i) => bytes.writeDoubleBE(values[i]!, at));
+      if (precision === 1 && target === "float") return fixedWidth(4, (bytes, at, i) => bytes.writeFloatBE(values[i]!, at));
       return undefined;
     }
     case Type.Decimal: {
@@ -1218,22 +1185,13 @@ function scalarValueWriter(data: Data, target: CqlScalar): ValueWriter | undefin
       if (target !== "boolean") return undefined;
       const bits = data.values as Uint8Array;
       const offset = data.offset;
-      return (i, arena) => {
-        arena.reserve(1);
-        arena.bytes[arena.used++] = (bits[(offset + i) >> 3]! >> ((offset + i) & 7)) & 1;
-      };
+      return fixedWidth(1, (bytes, at, i) => (bytes[at] = (bits[(offset + i) >> 3]! >> ((offset + i) & 7)) & 1));
     }
     case Type.Date: {
       if ((arrow as unknown as { unit: DateUnit }).unit !== DateUnit.DAY) return undefined;
       const days = data.values as Int32Array;
-      if (target === "date") {
-        return (i, arena) => {
-          arena.reserve(4);
-          arena.bytes.writeUInt32BE(days[i]! + DATE_EPOCH_DAY, arena.used);
-          arena.used += 4;
-        };
-      }
-      if (target === "timestamp") return (i, arena) => writeInt64Number(arena, days[i]! * MILLIS_PER_DAY);
+      if (target === "date") return fixedWidth(4, (bytes, at, i) => bytes.writeUInt32BE(days[i]! + DATE_EPOCH_DAY, at));
+      if (target === "timestamp") return fixedWidth(8, (bytes, at, i) => putInt64(bytes, at, days[i]! * MILLIS_PER_DAY));
       return undefined;
     }
     case Type.Timestamp: {
@@ -1242,11 +1200,7 @@ function scalarValueWriter(data: Data, target: CqlScalar): ValueWriter | undefin
       // Cassandra stores milliseconds: finer units are truncated toward the past.
       const perMilli = { [TimeUnit.SECOND]: 0n, [TimeUnit.MILLISECOND]: 1n, [TimeUnit.MICROSECOND]: 1000n, [TimeUnit.NANOSECOND]: 1_000_000n }[(arrow as unknown as { unit: TimeUnit }).unit];
       const toMillis = perMilli === 0n ? (v: bigint) => v * 1000n : perMilli === 1n ? (v: bigint) => v : (v: bigint) => floorDiv(v, perMilli);
-      return (i, arena) => {
-        arena.reserve(8);
-        arena.bytes.writeBigInt64BE(BigInt.asIntN(64, toMillis(values[i]!)), arena.used);
-        arena.used += 8;
-      };
+      return fixedWidth(8, (bytes, at, i) => bytes.writeBigInt64BE(BigInt.asIntN(64, toMillis(values[i]!)), at));
     }
     default:
       return undefined;
