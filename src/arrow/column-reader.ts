@@ -61,7 +61,7 @@ export function firstNullOrEmpty(vector: Vector, orEmpty: boolean): number {
 }
 
 /** A reader of the values, or undefined where every value is valid (no null check needed). */
-function validityOf(data: Data): ((i: number) => boolean) | undefined {
+export function validityOf(data: Data): ((i: number) => boolean) | undefined {
   const bitmap = data.nullBitmap;
   if (data.typeId === Type.Null) return () => false;
   if (!bitmap || bitmap.length === 0 || data.nullCount === 0) return undefined;

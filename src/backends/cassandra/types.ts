@@ -71,6 +71,7 @@ import {
 import { closestMatch } from "../../core/did-you-mean.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
 import { withRoom } from "../../arrow/batch-builder.js";
+import { validityOf } from "../../arrow/column-reader.js";
 import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
 
 const { types } = cassandra;
@@ -1261,13 +1262,6 @@ function valueWriter(data: Data, cql: CqlType): ValueWriter | undefined {
     default:
       return undefined;
   }
-}
-
-function validityOf(data: Data): ((i: number) => boolean) | undefined {
-  const bitmap = data.nullBitmap;
-  if (!bitmap || bitmap.length === 0 || data.nullCount === 0) return undefined;
-  const offset = data.offset;
-  return (i) => ((bitmap[(offset + i) >> 3]! >> ((offset + i) & 7)) & 1) === 1;
 }
 
 /**
