@@ -328,11 +328,11 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
       ...(options.idempotent ? { isIdempotent: true } : {}),
       ...(options.timestamp !== undefined ? { timestamp: options.timestamp } : {}),
     });
-    if (options.timestamp !== undefined && options.fetchSize === undefined && options.pageState === undefined) {
-      // A write of one row: one object per request, so a literal rather than the spreads above.
+    if (options.fetchSize !== undefined || options.pageState !== undefined) return build();
+    if (options.timestamp !== undefined) {
+      // A write of one row carries its own timestamp: one object per request, so a literal rather than the spreads above.
       return { prepare: true, consistency: CONSISTENCY_CODES[options.consistency], isIdempotent: options.idempotent === true, timestamp: options.timestamp };
     }
-    if (options.fetchSize !== undefined || options.pageState !== undefined || options.timestamp !== undefined) return build();
     let cached = unpagedOptions.get(options);
     if (!cached) unpagedOptions.set(options, (cached = build()));
     return cached;

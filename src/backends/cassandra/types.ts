@@ -1213,6 +1213,13 @@ function holdsNull(data: Data): boolean {
   return data.nullCount > 0;
 }
 
+/** A collection's element count. */
+function writeCount(arena: ByteArena, count: number): void {
+  arena.reserve(4);
+  arena.bytes.writeInt32BE(count, arena.used);
+  arena.used += 4;
+}
+
 /** Writes `[length][bytes]` of value `i` through `write`. */
 function writeSized(write: ValueWriter, i: number, arena: ByteArena): void {
   arena.reserve(4);
@@ -1235,9 +1242,7 @@ function valueWriter(data: Data, cql: CqlType): ValueWriter | undefined {
       if (!element) return undefined;
       const offsets = data.valueOffsets as Int32Array;
       return (i, arena) => {
-        arena.reserve(4);
-        arena.bytes.writeInt32BE(offsets[i + 1]! - offsets[i]!, arena.used);
-        arena.used += 4;
+        writeCount(arena, offsets[i + 1]! - offsets[i]!);
         for (let j = offsets[i]!; j < offsets[i + 1]!; j++) writeSized(element, j, arena);
       };
     }
@@ -1250,9 +1255,7 @@ function valueWriter(data: Data, cql: CqlType): ValueWriter | undefined {
       if (!key || !value) return undefined;
       const offsets = data.valueOffsets as Int32Array;
       return (i, arena) => {
-        arena.reserve(4);
-        arena.bytes.writeInt32BE(offsets[i + 1]! - offsets[i]!, arena.used);
-        arena.used += 4;
+        writeCount(arena, offsets[i + 1]! - offsets[i]!);
         for (let j = offsets[i]!; j < offsets[i + 1]!; j++) {
           writeSized(key, j, arena);
           writeSized(value, j, arena);

@@ -428,10 +428,11 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
       /** Converted columns whose converter may reject a value, checked for the whole batch before any row is sent. */
       const rejecting = converters.flatMap((convert, c) => (!serializers[c] && mayReject(convert) ? [c] : []));
       const rejectingKeys = rejecting.filter((c) => keyIndexes.includes(c));
-      const param = (c: number): unknown => {
+      /** Row r's parameter for column c (its plain value kept in `values` when converted). */
+      const param = (c: number, r: number): unknown => {
         const serialize = serializers[c];
-        if (serialize) return serialize(position.row - firstRow) ?? nullValue;
-        const value = readers[c]!(position.row - firstRow);
+        if (serialize) return serialize(r) ?? nullValue;
+        const value = readers[c]!(r);
         values[c] = value;
         return value === null ? nullValue : converters[c]!(value, position);
       };
@@ -462,10 +463,10 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
         let params: unknown[];
         if (isDelete) {
           params = new Array<unknown>(keyIndexes.length);
-          for (let k = 0; k < keyIndexes.length; k++) params[k] = cells[keyIndexes[k]!] = param(keyIndexes[k]!);
+          for (let k = 0; k < keyIndexes.length; k++) params[k] = cells[keyIndexes[k]!] = param(keyIndexes[k]!, r);
         } else {
           params = new Array<unknown>(width);
-          for (let c = 0; c < width; c++) params[c] = cells[c] = param(c);
+          for (let c = 0; c < width; c++) params[c] = cells[c] = param(c, r);
         }
         const partition = groupByPartition ? partitionText(cells, values, partitionIndexes) : "";
         const sending = writer.add({ params, timestamp, partition, isDelete });
