@@ -3,7 +3,8 @@
 # (tsc, eslint, ruff), vitest (unit, transport, integration against DynamoDB Local and
 # a local Cassandra) and pytest (shim unit tests, end-to-end through real PySpark,
 # classic and Spark Connect).
-# Ends with one line: "N passed, N failed, N skipped" summing every suite.
+# Ends with one line: "N passed, N failed, N skipped" summing every suite
+# (scripts/summarize-tests.py says what counts as a failure besides a failed test).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # The AWS SDK notes once per Node process that its releases after January 2027 need Node 22;
@@ -68,7 +69,20 @@ check eslint npx eslint .
 check ruff-lint .venv/bin/ruff check .
 check ruff-format .venv/bin/ruff format --check .
 
-npx vitest run --reporter=default --reporter=json --outputFile.json="$results/vitest.json"
-.venv/bin/python -m pytest python-shim/tests tests/e2e -p no:cacheprovider --junitxml="$results/pytest.xml" -q -rfEs
+# Each runner's exit code is recorded: the summary fails on any non-zero one, on a layer
+# that ran nothing, and (with CI=true) on anything skipped.
+runner() {
+  local name=$1; shift
+  "$@"
+  echo "$name $?" >>"$results/runners.txt"
+}
+pytest_layer() {
+  local name=$1; shift
+  runner "$name" .venv/bin/python -m pytest "$@" -p no:cacheprovider --junitxml="$results/$name.xml" -q -rfEs
+}
+runner vitest npx vitest run --reporter=default --reporter=json --outputFile.json="$results/vitest.json"
+pytest_layer pytest-harness tests/harness
+pytest_layer pytest-shim python-shim/tests
+pytest_layer pytest-e2e tests/e2e
 
-.venv/bin/python scripts/summarize-tests.py "$results"
+.venv/bin/python scripts/summarize-tests.py "$results" "$root"
