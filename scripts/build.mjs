@@ -35,6 +35,18 @@ if (serviceOnly) {
   process.exit(0);
 }
 
+// The fault-injecting proxy the reliability tests put between the service and a database
+// (a test tool: not copied into the Python package).
+await build({
+  entryPoints: [join(root, "tests", "support", "fault-proxy", "cli.ts")],
+  outfile: join(dist, "fault-proxy.cjs"),
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  logLevel: "warning",
+});
+
 rmSync(shimServer, { recursive: true, force: true });
 mkdirSync(shimServer, { recursive: true });
 cpSync(join(dist, "spark-conduit.cjs"), join(shimServer, "spark-conduit.cjs"));
