@@ -6,6 +6,8 @@
  * to a gRPC status in one place; the shim turns it back into a Python exception.
  */
 
+import { redactText } from "./redact.js";
+
 /** gRPC status codes we use, by name (numbers live in the transport). */
 export type ErrorCode =
   | "INVALID_ARGUMENT"
@@ -80,16 +82,7 @@ export function toConduitError(error: unknown, context: string): ConduitError {
   });
 }
 
-const SECRET_PATTERNS: RegExp[] = [
-  /(aws_secret_access_key|aws_session_token|password|token|secret)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi,
-  /AKIA[0-9A-Z]{16}/g,
-];
-
-/** Removes things that look like credentials from text that may reach a user or a log. */
+/** Removes things that look like credentials from text that may reach a user or a log (the rules live in redact.ts). */
 export function redactSecrets(text: string): string {
-  let out = text;
-  for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (_match, key: unknown, sep: unknown) => (typeof key === "string" && typeof sep === "string" ? `${key}${sep}***` : "***"));
-  }
-  return out;
+  return redactText(text);
 }

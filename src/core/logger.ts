@@ -1,7 +1,11 @@
 /**
- * Structured logs: one JSON object per line on stderr. Callers pass fields, never option
- * maps, so credentials cannot reach a log by accident.
+ * Structured logs: one JSON object per line on stderr. Every field, the message included,
+ * passes through the one redaction (core/redact.ts) on its way out: callers should still
+ * pass fields rather than option maps, but a secret echoed in a driver message, a cause or
+ * a stack cannot reach a log line.
  */
+import { redact } from "./redact.js";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -18,7 +22,7 @@ export function createLogger(level: LogLevel = "info", base: Record<string, unkn
   const threshold = ORDER[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < threshold) return;
-    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, ...(redact({ msg, ...base, ...fields }) as Record<string, unknown>) }));
   };
   return {
     debug: (msg, fields) => emit("debug", msg, fields),

@@ -79,7 +79,7 @@ function unary<Req, Res>(ctx: HandlerContext, operation: string, run: (request: 
       },
       (error: unknown) => {
         done();
-        callback(toServiceError(error, operation, ctx.logger));
+        callback(toServiceError(error, operation, ctx.logger, (call.request as { options?: Record<string, string> }).options));
       },
     );
   };
@@ -129,7 +129,7 @@ export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceI
       },
       (error: unknown) => {
         done();
-        if (!controller.signal.aborted) call.emit("error", toServiceError(error, "Read", ctx.logger));
+        if (!controller.signal.aborted) call.emit("error", toServiceError(error, "Read", ctx.logger, call.request.options));
       },
     );
   };
@@ -137,11 +137,14 @@ export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceI
   const write: grpc.handleClientStreamingCall<WriteRequest, WriteResponse> = (call, callback) => {
     const done = ctx.tracker.begin();
     const controller = callSignal(call);
+    // For redacting the request's secrets from an error (status.ts).
+    let writeOptions: Record<string, string> | undefined;
     const run = async (): Promise<WriteResponse> => {
       const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest>;
       const first = await messages.next();
       const header = first.done ? undefined : first.value.header;
       if (!header) throw invalidArgument("WRITE_HEADER_MISSING", "A Write stream must start with a header message.");
+      writeOptions = header.options;
       const connector = connectorFor(ctx, header.format);
       const schema = requireSchema(header.arrowSchema, "Write");
       async function* batches(): AsyncGenerator<RecordBatch> {
@@ -169,7 +172,7 @@ export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceI
       },
       (error: unknown) => {
         done();
-        if (error instanceof ConduitError || !controller.signal.aborted) callback(toServiceError(error, "Write", ctx.logger));
+        if (error instanceof ConduitError || !controller.signal.aborted) callback(toServiceError(error, "Write", ctx.logger, writeOptions));
       },
     );
   };

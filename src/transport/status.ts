@@ -2,11 +2,14 @@
  * The one place where service errors become gRPC statuses. A ConduitError keeps its code,
  * message and a google.rpc.ErrorInfo (reason = error class, metadata = parameters) in the
  * standard `grpc-status-details-bin` trailer; anything else becomes INTERNAL with a
- * message that names the operation, never a stack trace or a secret.
+ * message that names the operation, never a stack trace or a secret. Message, parameters
+ * and the log line of an internal error pass through the one redaction (core/redact.ts),
+ * with the secret values of the request's own options, which a driver may echo.
  */
 import * as grpc from "@grpc/grpc-js";
 import { ConduitError, type ErrorCode, toConduitError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
+import { describeError, isSecretName, REDACTED, redactText, secretValuesOf } from "../core/redact.js";
 import { loadProtos } from "./proto.js";
 
 export const ERROR_DOMAIN = "spark-conduit";
@@ -26,10 +29,21 @@ const GRPC_CODES: Record<ErrorCode, grpc.status> = {
   INTERNAL: grpc.status.INTERNAL,
 };
 
-export function toServiceError(error: unknown, operation: string, logger?: Logger): grpc.ServiceError {
+/**
+ * `options` are the failing request's options (as the client sent them): their secret
+ * values are scrubbed from everything this sends or logs.
+ */
+export function toServiceError(error: unknown, operation: string, logger?: Logger, options?: Readonly<Record<string, string>>): grpc.ServiceError {
   const conduitError: ConduitError = toConduitError(error, operation);
+  const secrets = secretValuesOf(options);
+  // Our own messages ("needs a bearer token: set ...") are not key=value text; foreign text
+  // inside them was redacted where it was wrapped, and INTERNAL ones get every rule.
+  const keyValues = conduitError.code === "INTERNAL";
+  const message = redactText(conduitError.message, secrets, { keyValues });
+  const parameters: Record<string, string> = {};
+  for (const [key, value] of Object.entries(conduitError.parameters)) parameters[key] = isSecretName(key) && value !== "" ? REDACTED : redactText(value, secrets, { keyValues });
   if (conduitError.code === "INTERNAL") {
-    logger?.error("internal error", { operation, errorClass: conduitError.errorClass, message: conduitError.message, cause: describeCause(conduitError.cause) });
+    logger?.error("internal error", { operation, errorClass: conduitError.errorClass, message, cause: describeError(conduitError.cause, secrets) });
   }
   const code = GRPC_CODES[conduitError.code];
   const metadata = new grpc.Metadata();
@@ -37,22 +51,16 @@ export function toServiceError(error: unknown, operation: string, logger?: Logge
     "grpc-status-details-bin",
     loadProtos().encodeStatus({
       code,
-      message: conduitError.message,
+      message,
       reason: conduitError.errorClass,
       domain: ERROR_DOMAIN,
-      metadata: conduitError.parameters,
+      metadata: parameters,
     }),
   );
-  const serviceError = Object.assign(new Error(conduitError.message), {
+  const serviceError = Object.assign(new Error(message), {
     code,
-    details: conduitError.message,
+    details: message,
     metadata,
   }) as grpc.ServiceError;
   return serviceError;
-}
-
-function describeCause(cause: unknown): string | undefined {
-  if (cause === undefined) return undefined;
-  if (cause instanceof Error) return `${cause.name}: ${cause.message}\n${cause.stack ?? ""}`;
-  return String(cause);
 }
