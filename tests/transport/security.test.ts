@@ -66,7 +66,7 @@ function fakeConnector(calls: Calls): Connector {
     async planRead() {
       return [Buffer.from("p0")];
     },
-    // eslint-disable-next-line require-yield -- fails before the first batch, as a refused login does
+    // Fails before the first batch, as a refused login does.
     async *read(input) {
       calls.reads++;
       throw leakyDriverError(input.options);
