@@ -8,6 +8,7 @@ from spark_conduit.endpoint import (
     is_loopback,
     parse_endpoint,
     resolve_endpoint,
+    secret_options,
     service_options,
 )
 from spark_conduit.errors import SparkConduitError
@@ -33,8 +34,11 @@ def test_embedded_by_default_in_the_runtime_dir():
 def test_default_runtime_dir_is_per_user():
     import os
 
+    from spark_conduit.service import environment_key
+
+    # Per user and per credential environment (see test_service_env.py for the key itself).
     endpoint = resolve_endpoint({}, {})
-    assert endpoint.target == f"unix:/tmp/spark-conduit-{os.getuid()}/conduit.sock"
+    assert endpoint.target == f"unix:/tmp/spark-conduit-{os.getuid()}-{environment_key({})}/conduit.sock"
 
 
 def test_blank_values_are_ignored():
@@ -158,3 +162,79 @@ def test_unreadable_ca_cert_is_a_clear_error(tmp_path):
     )
     with pytest.raises(SparkConduitError, match=r"missing\.pem"):
         endpoint.channel()
+
+
+# ---- cleartext off loopback ---------------------------------------------------------
+
+ALLOW = {"SPARK_CONDUIT_ALLOW_PLAINTEXT": "true"}
+
+
+@pytest.mark.parametrize("value", ["10.0.0.5:50551", "http://10.0.0.5:50551", "conduit.internal:50551"])
+def test_plaintext_off_loopback_is_refused_by_default(value):
+    with pytest.raises(SparkConduitError) as excinfo:
+        resolve_endpoint({"service_endpoint": value, "table_name": "t"}, {})
+    assert excinfo.value.error_class == "SERVICE_ENDPOINT_INVALID"
+    message = str(excinfo.value)
+    assert "SPARK_CONDUIT_ALLOW_PLAINTEXT=true" in message and "https://" in message
+
+
+def test_plaintext_off_loopback_is_refused_from_the_environment_too():
+    with pytest.raises(SparkConduitError, match="the SPARK_CONDUIT_ENDPOINT environment variable"):
+        resolve_endpoint({}, {"SPARK_CONDUIT_ENDPOINT": "10.0.0.5:1"})
+
+
+def test_plaintext_off_loopback_with_the_opt_in_and_no_secrets():
+    endpoint = resolve_endpoint({"service_endpoint": "10.0.0.5:50551", "table_name": "t", "aws_region": "x"}, ALLOW)
+    assert endpoint.target == "10.0.0.5:50551" and not endpoint.tls
+    # An empty secret option carries nothing.
+    assert resolve_endpoint({"service_endpoint": "10.0.0.5:1", "password": " "}, ALLOW).target == "10.0.0.5:1"
+
+
+@pytest.mark.parametrize("flag", ["1", "yes", "TRUE ", "on", ""])
+def test_the_opt_in_is_the_word_true_only(flag):
+    allowed = flag.strip().lower() == "true"
+    environ = {"SPARK_CONDUIT_ALLOW_PLAINTEXT": flag}
+    if allowed:
+        assert resolve_endpoint({"service_endpoint": "10.0.0.5:1"}, environ).target == "10.0.0.5:1"
+    else:
+        with pytest.raises(SparkConduitError):
+            resolve_endpoint({"service_endpoint": "10.0.0.5:1"}, environ)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["aws_secret_access_key", "aws_session_token", "password", "service_token", "SSL_KEY", "client_secret"],
+)
+def test_secret_options_never_travel_in_clear_text_even_with_the_opt_in(secret):
+    options = {"service_endpoint": "http://10.0.0.5:50551", secret: "Sup3r-s3cret-value", "table_name": "t"}
+    with pytest.raises(SparkConduitError) as excinfo:
+        resolve_endpoint(options, ALLOW)
+    message = str(excinfo.value)
+    assert secret.lower() in message and "https://10.0.0.5:50551" in message
+    assert "Sup3r-s3cret-value" not in message and "Sup3r-s3cret-value" not in repr(excinfo.value.parameters)
+    # The same options are fine over TLS, on loopback and on a unix socket.
+    for endpoint in ("https://10.0.0.5:50551", "127.0.0.1:50551", "localhost:1", "unix:/run/c.sock"):
+        resolve_endpoint({**options, "service_endpoint": endpoint}, ALLOW)
+
+
+def test_a_token_from_the_environment_never_travels_in_clear_text():
+    with pytest.raises(SparkConduitError, match="service token"):
+        resolve_endpoint({"service_endpoint": "10.0.0.5:1"}, {**ALLOW, "SPARK_CONDUIT_TOKEN": "tok"})
+
+
+def test_secret_options_are_named_by_the_same_rule_as_the_service():
+    options = {
+        "aws_secret_access_key": "a",
+        "aws_session_token": "b",
+        "password": "c",
+        "service_token": "d",
+        "aws_access_key_id": "e",
+        "username": "f",
+        "hash_key": "g",
+        "range_key": "h",
+        "ssl_ca_cert": "/ca.pem",
+        "keyspace": "k",
+        "table_name": "t",
+        "service_ca_cert": "/x",
+    }
+    assert secret_options(options) == ["aws_secret_access_key", "aws_session_token", "password", "service_token"]

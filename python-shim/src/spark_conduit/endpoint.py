@@ -10,7 +10,14 @@ environment variable, else the embedded service of this host (found or started b
   ``SPARK_CONDUIT_CA_CERT`` or the system roots.
 
 A bearer token (``service_token`` / ``SPARK_CONDUIT_TOKEN``) travels as
-``authorization: Bearer <token>`` metadata, and only over TLS, loopback or a unix socket.
+``authorization: Bearer <token>`` metadata.
+
+Cleartext rule: a plaintext endpoint (``host:port`` or ``http://``) that is not loopback is
+refused, because every request carries the options (credentials included) and the rows.
+``SPARK_CONDUIT_ALLOW_PLAINTEXT=true`` (on the driver and the executors) allows it for a
+trusted private network, but only for requests that carry no secret: never with a token and
+never with a secret option (``password``, ``aws_secret_access_key``, ``aws_session_token``,
+any option whose name says secret/password/token/key material). Those need ``https://``.
 Channels are created where they are used (inside read/write/driver calls) and closed
 after; nothing here is ever pickled.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,12 +38,20 @@ ENDPOINT_OPTION = "service_endpoint"
 TOKEN_OPTION = "service_token"
 CA_CERT_OPTION = "service_ca_cert"
 ENDPOINT_ENV = "SPARK_CONDUIT_ENDPOINT"
+ALLOW_PLAINTEXT_ENV = "SPARK_CONDUIT_ALLOW_PLAINTEXT"
 TOKEN_ENV = "SPARK_CONDUIT_TOKEN"
 CA_CERT_ENV = "SPARK_CONDUIT_CA_CERT"
 
 # Options only the shim reads; they are not sent to the service (the token travels as
 # call metadata instead).
 SHIM_ONLY_OPTIONS = frozenset({TOKEN_OPTION})
+
+# Option names whose values are secrets; the same rule as the service's (src/core/redact.ts),
+# which its tests check against the options the registries flag as secret.
+_SECRET_NAME = re.compile(
+    r"secret|password|passw(?:or)?d|pwd|token|credential|authorization|private[_-]?key|api[_-]?key|ssl[_-]?key|cookie",
+    re.IGNORECASE,
+)
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 CHANNEL_OPTIONS = (
@@ -121,8 +137,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_endpoint(value: str, source: str, token: str | None = None, ca_cert_path: str | None = None) -> Endpoint:
-    """Parses an explicit endpoint (from an option or environment variable)."""
+def secret_options(options: Mapping[str, str]) -> list[str]:
+    """The names of the options that carry a secret value (never the values)."""
+    return sorted(str(k).lower() for k, v in options.items() if _SECRET_NAME.search(str(k)) and str(v).strip())
+
+
+def _plaintext_refused(text: str, address: str, source: str, why: str) -> SparkConduitError:
+    return SparkConduitError(
+        SERVICE_ENDPOINT_INVALID,
+        f"Refusing to send requests in clear text to {text} (from {source}): {why}. Use "
+        f"https://{address} (start the service with --tls-cert/--tls-key), or a loopback address.",
+        {"endpoint": text, "source": source},
+    )
+
+
+def parse_endpoint(
+    value: str,
+    source: str,
+    token: str | None = None,
+    ca_cert_path: str | None = None,
+    *,
+    secrets: tuple[str, ...] | list[str] = (),
+    allow_plaintext: bool = False,
+) -> Endpoint:
+    """Parses an explicit endpoint (from an option or environment variable).
+
+    ``secrets`` names the request's secret options; with them, or with a token, a plaintext
+    endpoint off loopback is refused even when ``allow_plaintext`` is set.
+    """
     text = value.strip()
     lowered = text.lower()
     if lowered.startswith("unix:"):
@@ -143,13 +185,24 @@ def parse_endpoint(value: str, source: str, token: str | None = None, ca_cert_pa
     else:
         address = text
     host, _ = _split_host_port(address, value, source)
-    if token and not is_loopback(host):
-        raise SparkConduitError(
-            SERVICE_ENDPOINT_INVALID,
-            f"A service token would be sent in clear text to {text} (from {source}): use "
-            f"https://{address} so the token travels over TLS.",
-            {"endpoint": text, "source": source},
-        )
+    if not is_loopback(host):
+        if token:
+            raise _plaintext_refused(
+                text, address, source, "the service token (service_token, SPARK_CONDUIT_TOKEN) would go unencrypted"
+            )
+        if secrets:
+            raise _plaintext_refused(
+                text, address, source, f"the option(s) {', '.join(secrets)} would travel unencrypted"
+            )
+        if not allow_plaintext:
+            raise _plaintext_refused(
+                text,
+                address,
+                source,
+                "off loopback every request carries its options and rows; on a trusted private network, "
+                f"and only without secret options or a token, set {ALLOW_PLAINTEXT_ENV}=true on the driver "
+                "and the executors to allow it",
+            )
     return Endpoint(target=address, display=text, token=token)
 
 
@@ -162,12 +215,16 @@ def resolve_endpoint(options: Mapping[str, str], environ: Mapping[str, str] | No
     env = os.environ if environ is None else environ
     token = _get(options, TOKEN_OPTION) or (env.get(TOKEN_ENV) or "").strip() or None
     ca_cert = _get(options, CA_CERT_OPTION) or (env.get(CA_CERT_ENV) or "").strip() or None
+    rules = {
+        "secrets": secret_options(options),
+        "allow_plaintext": (env.get(ALLOW_PLAINTEXT_ENV) or "").strip().lower() == "true",
+    }
     explicit = _get(options, ENDPOINT_OPTION)
     if explicit:
-        return parse_endpoint(explicit, f"the {ENDPOINT_OPTION} option", token, ca_cert)
+        return parse_endpoint(explicit, f"the {ENDPOINT_OPTION} option", token, ca_cert, **rules)
     from_env = (env.get(ENDPOINT_ENV) or "").strip()
     if from_env:
-        return parse_endpoint(from_env, f"the {ENDPOINT_ENV} environment variable", token, ca_cert)
+        return parse_endpoint(from_env, f"the {ENDPOINT_ENV} environment variable", token, ca_cert, **rules)
     from spark_conduit.service import socket_path
 
     path = socket_path(env)
