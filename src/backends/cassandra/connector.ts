@@ -97,7 +97,7 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
     async commitWrite(input: FinishWriteInput) {
       const plan = decodeWritePlan(input.writePlan);
       const total = sumWriteResults(input.taskResults);
-      log.info("Cassandra write committed", { keyspace: plan.keyspace, table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
+      log.debug("Cassandra write committed", { keyspace: plan.keyspace, table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
     },
 
     async abortWrite(input: FinishWriteInput) {

@@ -98,7 +98,7 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     async commitWrite(input: FinishWriteInput) {
       const plan = decodeWritePlan(input.writePlan);
       const total = sumWriteResults(input.taskResults);
-      log.info("DynamoDB write committed", { table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
+      log.debug("DynamoDB write committed", { table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
     },
 
     async abortWrite(input: FinishWriteInput) {
