@@ -6,7 +6,9 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createConnectors } from "./backends/index.js";
+import { DEFAULT_LOG_MAX_BYTES, openLogFile } from "./core/log-file.js";
 import { createLogger, type LogLevel } from "./core/logger.js";
+import { readTokenFile } from "./core/token-file.js";
 import { renderOptionsReference, replaceOptionsBlock } from "./options/docs.js";
 import { startServer } from "./transport/server.js";
 
@@ -17,21 +19,29 @@ export const VERSION = "0.1.0";
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const USAGE = `Usage:
-  spark-conduit serve [--listen ADDR] [--token TOKEN] [--tls-cert FILE --tls-key FILE]
+  spark-conduit serve [--listen ADDR] [--token-file FILE] [--tls-cert FILE --tls-key FILE]
                       [--pid-file FILE] [--idle-exit-seconds N] [--grace-seconds N]
                       [--max-message-bytes N] [--log-level debug|info|warn|error]
+                      [--log-file FILE [--log-max-bytes N]]
   spark-conduit options-doc [--update README.md]
   spark-conduit --version
 
 ADDR is unix:/path/to.sock or host:port (default 127.0.0.1:50551). Off loopback, TLS and a
-token are required. The token may also come from SPARK_CONDUIT_TOKEN.`;
+token are required. The token comes from --token-file (mode 0600 or stricter) or from the
+SPARK_CONDUIT_TOKEN environment variable, never from the command line (ps shows it to all).
+Logs are JSON lines on stderr, or in --log-file, which is rotated to FILE.1 when it reaches
+--log-max-bytes (default 10 MiB).`;
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       listen: { type: "string", default: process.env.SPARK_CONDUIT_LISTEN ?? "127.0.0.1:50551" },
+      // Only to refuse it with a reason: a token in the arguments is visible in ps.
       token: { type: "string" },
+      "token-file": { type: "string" },
+      "log-file": { type: "string" },
+      "log-max-bytes": { type: "string", default: String(DEFAULT_LOG_MAX_BYTES) },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "pid-file": { type: "string" },
@@ -42,7 +52,12 @@ async function serve(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const logger = createLogger(values["log-level"] as LogLevel, { service: "spark-conduit", pid: process.pid });
+  if (values.token !== undefined) {
+    throw new Error("--token is not accepted: every local user can read a process's arguments (ps). Put the token in a file readable only by the service's user and pass --token-file FILE, or set SPARK_CONDUIT_TOKEN.");
+  }
+  const token = values["token-file"] ? readTokenFile(values["token-file"]) : process.env.SPARK_CONDUIT_TOKEN || undefined;
+  const logFile = values["log-file"] ? openLogFile(values["log-file"], Number(values["log-max-bytes"])) : undefined;
+  const logger = createLogger(values["log-level"] as LogLevel, { service: "spark-conduit", pid: process.pid }, logFile ? (line) => logFile.write(line) : undefined);
   const tlsCert = values["tls-cert"];
   const tlsKey = values["tls-key"];
   if (!!tlsCert !== !!tlsKey) throw new Error("--tls-cert and --tls-key go together.");
@@ -50,7 +65,7 @@ async function serve(argv: string[]): Promise<void> {
     listen: values.listen,
     connectors: createConnectors(logger),
     logger,
-    token: values.token ?? process.env.SPARK_CONDUIT_TOKEN,
+    token,
     tls: tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : undefined,
     maxMessageBytes: values["max-message-bytes"] ? Number(values["max-message-bytes"]) : undefined,
   });

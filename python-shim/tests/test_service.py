@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,26 +21,31 @@ from spark_conduit.errors import SparkConduitError
 FAKE_NODE = textwrap.dedent(
     """\
     #!{python}
-    import os, signal, sys, time
+    import json, os, signal, sys, time
     from concurrent import futures
     args = sys.argv[1:]
     if args == ["--version"]:
         print(os.environ.get("FAKE_NODE_VERSION", "v22.1.0"))
         sys.exit(0)
-    if os.environ.get("FAKE_NODE_CRASH"):
-        print("fake service: cannot bind", file=sys.stderr)
-        sys.exit(3)
-    import grpc
     node_flags = [a for a in args if a.startswith("--max-semi-space-size")]
     assert node_flags == ["--max-semi-space-size=64"], args
     args = args[len(node_flags):]
     bundle, command = args[0], args[1]
+    # The service starts with a scrubbed environment: the test steers the fake through a
+    # file next to the bundle instead.
+    control = json.loads(open(bundle + ".json").read()) if os.path.exists(bundle + ".json") else {{}}
+    if control.get("crash"):
+        print("fake service: cannot bind", file=sys.stderr)
+        sys.exit(3)
+    import grpc
     opts = dict(zip(args[2::2], args[3::2]))
     assert command == "serve", args
     runtime = os.path.dirname(opts["--pid-file"])
     with open(os.path.join(runtime, "starts.log"), "a") as f:
         f.write(" ".join(args) + "\\n")
-    time.sleep(float(os.environ.get("FAKE_NODE_DELAY", "0.3")))
+    with open(os.path.join(runtime, "env.json"), "w") as f:
+        json.dump(dict(os.environ), f)
+    time.sleep(float(control.get("delay", 0.3)))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     check = grpc.unary_unary_rpc_method_handler(lambda req, ctx: b"\\x08\\x01")
     health = grpc.method_handlers_generic_handler("grpc.health.v1.Health", {{"Check": check}})
@@ -91,6 +98,7 @@ def test_starts_once_then_reuses(fake_node):
     assert starts(runtime) == 1
     line = (runtime / "starts.log").read_text()
     assert f"serve --listen unix:{runtime}/conduit.sock --pid-file {runtime}/service.pid" in line
+    assert f"--log-file {runtime}/service.log" in line
     assert "--idle-exit-seconds 900" in line
     assert oct((runtime).stat().st_mode & 0o777) == "0o700"
     service.forget_health()
@@ -132,7 +140,10 @@ def test_stop_and_restart(fake_node, capsys):
 def test_stale_socket_and_pid_file_are_cleared(fake_node):
     runtime = fake_node
     runtime.mkdir(mode=0o700)
-    (runtime / "conduit.sock").write_text("stale")
+    # What a crashed service leaves: a socket file nobody listens on, a pid that is gone.
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(runtime / "conduit.sock"))
+    stale.close()
     (runtime / "service.pid").write_text("999999999")
     service.ensure_service()
     assert starts(runtime) == 1
@@ -161,8 +172,13 @@ def test_missing_bundle(fake_node, monkeypatch, tmp_path):
     assert "npm run build" in str(excinfo.value)
 
 
-def test_crash_during_start_shows_the_log(fake_node, monkeypatch):
-    monkeypatch.setenv("FAKE_NODE_CRASH", "1")
+def control(runtime_fixture_tmp: Path, **settings: object) -> None:
+    """Steers the next fake service start (crash, delay) through a file next to the bundle."""
+    (runtime_fixture_tmp / "spark-conduit.cjs.json").write_text(json.dumps(settings))
+
+
+def test_crash_during_start_shows_the_log(fake_node, tmp_path):
+    control(tmp_path, crash=True)
     with pytest.raises(SparkConduitError) as excinfo:
         service.ensure_service()
     assert excinfo.value.error_class == "SERVICE_START_FAILED"
@@ -180,8 +196,9 @@ def test_runtime_dir_writable_by_others_is_refused(monkeypatch, tmp_path):
     runtime.mkdir()
     runtime.chmod(0o777)
     monkeypatch.setenv("SPARK_CONDUIT_RUNTIME_DIR", str(runtime))
-    with pytest.raises(SparkConduitError, match="writable by others"):
+    with pytest.raises(SparkConduitError, match="has mode 0777, not 0700") as excinfo:
         service.ensure_service()
+    assert excinfo.value.error_class == "SERVICE_NOT_PRIVATE"
 
 
 def test_stop_when_nothing_runs(monkeypatch, tmp_path, capsys):
