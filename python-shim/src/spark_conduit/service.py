@@ -460,6 +460,7 @@ def _start(directory: Path, sock: Path) -> None:
     # before its logger exists (or a crash), so it starts empty each time and stays small.
     start_log = os.open(directory / START_LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
+        os.fchmod(start_log, 0o600)  # also when an earlier file had looser bits
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
