@@ -16,5 +16,7 @@ USER node
 ENTRYPOINT ["node", "--max-semi-space-size=64", "/opt/spark-conduit/spark-conduit.cjs", "serve"]
 # Loopback by default: docker-compose.yml runs it in the Spark container's network
 # namespace. To expose it on a network, pass --listen 0.0.0.0:50551 with --tls-cert,
-# --tls-key and --token (the service refuses plaintext off loopback).
+# --tls-key and --token-file /run/secrets/conduit-token (a file of mode 0400/0600 owned by
+# the `node` user), or set SPARK_CONDUIT_TOKEN; a token is never an argument (ps shows those).
+# The service refuses plaintext off loopback.
 CMD ["--listen", "127.0.0.1:50551"]
