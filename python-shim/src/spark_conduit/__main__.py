@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m spark_conduit",
         description="Inspect or control the spark-conduit service this host's Spark workers share.",
+        epilog="Run it with the jobs' environment: each user and credential environment (AWS_PROFILE, "
+        "AWS keys, ...) has its own service and runtime directory, unless SPARK_CONDUIT_RUNTIME_DIR names one.",
     )
     parser.add_argument("command", choices=["status", "start", "stop"])
     args = parser.parse_args(argv)
