@@ -54,7 +54,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const loopback = isLoopbackAddress(config.listen);
   if (!loopback && (!config.tls || !config.token)) {
     throw new Error(
-      `Refusing to listen on ${config.listen} without TLS and a token: off loopback the service requires --tls-cert, --tls-key and --token (or SPARK_CONDUIT_TOKEN).`,
+      `Refusing to listen on ${config.listen} without TLS and a token: off loopback the service requires --tls-cert, --tls-key and --token-file (or SPARK_CONDUIT_TOKEN).`,
     );
   }
   const protos = loadProtos();
