@@ -72,6 +72,8 @@ export class FakeDynamoDb implements DynamoDbApi {
   unprocessed: (requests: WriteRequest[], call: number) => WriteRequest[] = () => [];
   /** Throws to fail a BatchWriteItem call before it applies anything. */
   failWrite: (call: number) => void = () => {};
+  /** Key UnprocessedItems by the table's name even when the request named it by ARN. */
+  unprocessedKeyedByName = false;
   /** Awaited before a BatchWriteItem call is answered (hold requests open). */
   writeGate: (call: number) => Promise<void> = async () => {};
   /** Awaited before a Scan call is answered. */
@@ -89,7 +91,9 @@ export class FakeDynamoDb implements DynamoDbApi {
   }
 
   private table(name: string | undefined): FakeTable {
-    const table = name === undefined ? undefined : this.tables.get(name);
+    // A table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>) names the table too.
+    const resolved = name?.startsWith("arn:") && name.includes(":table/") ? name.slice(name.indexOf(":table/") + 7) : name;
+    const table = resolved === undefined ? undefined : this.tables.get(resolved);
     if (!table) throw sdkError("ResourceNotFoundException", "Cannot do operations on a non-existent table");
     return table;
   }
@@ -180,7 +184,7 @@ export class FakeDynamoDb implements DynamoDbApi {
         if (r.PutRequest) table.items.set(keys[i]!, r.PutRequest.Item!);
         else table.items.delete(keys[i]!);
       });
-      return { ...META, UnprocessedItems: left.size > 0 ? { [tableName]: [...left] } : {} };
+      return { ...META, UnprocessedItems: left.size > 0 ? { [this.unprocessedKeyedByName ? table.name : tableName]: [...left] } : {} };
     } finally {
       this.inFlightWrites--;
       record.finishedAt = this.eventCounter++;

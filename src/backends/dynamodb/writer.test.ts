@@ -120,6 +120,27 @@ describe("writeRows", () => {
     expect(clock.sleeps).toEqual([50, 100, 200]);
   });
 
+  it("retries unprocessed items keyed by the table's name when table_name is an ARN", async () => {
+    const arn = `arn:aws:dynamodb:us-east-1:123456789012:table/${TABLE}`;
+    const { api, input, items } = setup({ plan: { ...plan, table: arn } });
+    api.unprocessedKeyedByName = true;
+    api.unprocessed = (requests, call) => (call < 2 ? requests.slice(-4) : []);
+    const result = await writeRows(input([batch(rows(12))]));
+    expect(api.batchWrites.map((c) => c.requests.length)).toEqual([12, 4, 4]);
+    expect(result).toEqual({ rowsWritten: 12, rowsDeleted: 0, requests: 3, retries: 2 });
+    expect(items().size).toBe(12);
+  });
+
+  it("never counts an unprocessed item as written, whatever table key the answer uses", async () => {
+    const arn = `arn:aws:dynamodb:us-east-1:123456789012:table/${TABLE}`;
+    const { api, input } = setup({ plan: { ...plan, table: arn }, maxRetrySeconds: 0 });
+    api.unprocessedKeyedByName = true;
+    api.unprocessed = (requests) => requests.slice(0, 3);
+    const error = await rejection(writeRows(input([batch(rows(10))])));
+    expect(error.errorClass).toBe("WRITE_RETRIES_EXHAUSTED");
+    expect(error.parameters).toMatchObject({ unprocessed: "3", written: "7" });
+  });
+
   it("retries throttling errors like unprocessed items", async () => {
     const { api, input, items } = setup();
     api.failWrite = (call) => {
@@ -168,6 +189,32 @@ describe("writeRows", () => {
     expect(items().get('{"S":"a"}')).toMatchObject({ name: { S: "third" } });
     expect(result.rowsWritten).toBe(2);
     expect(api.batchWrites).toHaveLength(1);
+  });
+
+  it("writes both rows of composite keys that a separator-joined key text would confuse", async () => {
+    const composite = new Schema([new Field("h", new Utf8()), new Field("r", new Utf8()), new Field("v", new Int64())]);
+    const { api, input } = setup({ plan: { table: "pairs", hashKey: { name: "h", type: "S" }, rangeKey: { name: "r", type: "S" } } });
+    const pairs = api.addTable("pairs", { name: "h", type: "S" }, { name: "r", type: "S" });
+    const result = await writeRows(
+      input([
+        batch(
+          [
+            // Joined with NUL after a type tag, these two were the same key text: "Sa\0Sb\0Sc".
+            ["a\u0000Sb", "c", 1n],
+            ["a", "b\u0000Sc", 2n],
+            ["a\u0000b", "c", 3n],
+            ["a", "b\u0000c", 4n],
+            // Without a separator or lengths, these two would be.
+            ["ab", "c", 5n],
+            ["a", "bc", 6n],
+          ],
+          composite,
+        ),
+      ]),
+    );
+    expect(result.rowsWritten).toBe(6);
+    expect(pairs.items.size).toBe(6);
+    expect([...pairs.items.values()].map((item) => item.v!.N)).toEqual(["1", "2", "3", "4", "5", "6"]);
   });
 
   it("holds a row whose key is in flight until that request and its retries finish", async () => {

@@ -29,7 +29,7 @@ import { type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
 import type { DynamoDbApi } from "./client.js";
 import { cancelled, isAbort, isRetryable, translateDynamoDbError, type ErrorContext } from "./errors.js";
-import type { WritePlan } from "./planner.js";
+import type { KeyDef, WritePlan } from "./planner.js";
 import { plainToAttribute, type Item } from "./types.js";
 import { isDeleteValue } from "../../core/delete-flag.js";
 
@@ -188,7 +188,9 @@ export class BatchWriter {
       let unprocessed: WriteRequest[];
       try {
         const response = await api.batchWriteItem({ RequestItems: { [table]: remaining } }, this.controller.signal);
-        unprocessed = response.UnprocessedItems?.[table] ?? [];
+        // Every unprocessed item, whatever its key: with an ARN as table_name the answer may
+        // key them by the table's name, and an item missed here would count as written.
+        unprocessed = allUnprocessed(response.UnprocessedItems);
         lastError = undefined;
       } catch (error) {
         if (this.controller.signal.aborted || isAbort(error)) throw this.failure ?? cancelled(`Writing to DynamoDB table '${table}'`, error);
@@ -248,11 +250,30 @@ export class BatchWriter {
 // Rows -> requests
 // ---------------------------------------------------------------------------------------
 
-/** Canonical text of a key attribute value, for duplicate detection. */
+/** The requests of every table in an UnprocessedItems answer (a request names one table). */
+export function allUnprocessed(unprocessed: Record<string, WriteRequest[]> | undefined): WriteRequest[] {
+  if (!unprocessed) return [];
+  const lists = Object.values(unprocessed);
+  return lists.length === 1 ? (lists[0] ?? []) : lists.flat();
+}
+
+/**
+ * Canonical text of a key attribute value, for duplicate detection: type tag and length
+ * before the value, so concatenated parts of a composite key can never be read two ways
+ * (joining with a separator let "a\0b"+"c" and "a"+"b\0c" collide, and one row was dropped).
+ */
 function keyPart(av: { S?: string; N?: string; B?: Uint8Array }): string {
-  if (av.S !== undefined) return `S${av.S}`;
-  if (av.N !== undefined) return `N${av.N}`;
-  return `B${Buffer.from(av.B!).toString("base64")}`;
+  if (av.S !== undefined) return `S${av.S.length}:${av.S}`;
+  if (av.N !== undefined) return `N${av.N.length}:${av.N}`;
+  const text = Buffer.from(av.B!).toString("base64");
+  return `B${text.length}:${text}`;
+}
+
+/** The dedup key of an item's key attributes (hash, then range), as the writer compares them. */
+export function keyTextOf(item: Item, keys: readonly KeyDef[]): string {
+  let text = "";
+  for (const key of keys) text += keyPart(item[key.name] as { S?: string; N?: string; B?: Uint8Array });
+  return text;
 }
 
 export interface WriteTaskInput {
@@ -344,7 +365,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
           if (isMissingKey(value)) throw missingKey(keyDef.name, value, plan, partitionId, rowIndex);
           const av = plainToAttribute(value, vector.type, keyDef.name);
           keyItem[keyDef.name] = av;
-          keyText += (k === 0 ? "" : "\u0000") + keyPart(av as { S?: string; N?: string; B?: Uint8Array });
+          keyText += keyPart(av as { S?: string; N?: string; B?: Uint8Array });
         }
         if (flags !== undefined) {
           const matches = isDeleteValue(flags[r]!, flagValue!, flagVector!.type);
