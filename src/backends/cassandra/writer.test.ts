@@ -350,6 +350,38 @@ describe("writeRows", () => {
     expect(api.executes).toHaveLength(1);
   });
 
+  it("stops retrying at once when the task is cancelled during a backoff, with no further attempt", async () => {
+    const controller = new AbortController();
+    // A real wait: the backoff sleep only ends early if the writer links it to the call's signal.
+    const sleeping = deferred();
+    const clock = {
+      now: () => Date.now(),
+      random: () => 1,
+      sleep: (_ms: number, signal?: AbortSignal) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 1_500);
+          signal?.addEventListener("abort", () => {
+            clearTimeout(timer);
+            reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+          });
+          sleeping.resolve();
+        }),
+    };
+    const { api, input } = setup({ signal: controller.signal, clock, maxRetries: 1 });
+    api.fail = () => {
+      throw responseError(codes.writeTimeout, "Operation timed out - received only 0 responses.");
+    };
+    const done = writeRows(input([batch(rows(1))]));
+    await sleeping.promise;
+    expect(api.executes).toHaveLength(1);
+    const started = Date.now();
+    controller.abort();
+    const error = await rejection(done);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(error.code).toBe("CANCELLED");
+    expect(api.executes).toHaveLength(1);
+  });
+
   it("stops with CANCELLED when the signal aborts", async () => {
     const controller = new AbortController();
     const { api, input } = setup({ signal: controller.signal, rowsPerBatch: 1, concurrency: 1 });

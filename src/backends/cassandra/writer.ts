@@ -35,9 +35,12 @@
  *   the noise (17,000-25,000 rows/s either way). Grouping never made it slower.
  * - Timeouts, unavailable replicas and overloaded nodes are retried `max_retries` times
  *   with exponential backoff and jitter; the statements are idempotent (fixed timestamps).
+ *   When Spark cancels the task (the call's signal aborts), backoff sleeps end at once and
+ *   no further attempt starts: the call ends with CANCELLED.
  *
  * `rowsWritten`/`rowsDeleted` count rows whose request Cassandra acknowledged.
  */
+import { setMaxListeners } from "node:events";
 import cassandra from "cassandra-driver";
 import { Type, type DataType, type RecordBatch, type Vector } from "apache-arrow";
 import type { WriteResult } from "../../core/connector.js";
@@ -142,12 +145,18 @@ export class StatementWriter {
   /** Woken whenever a request settles (waiting with Promise.race over every request in flight cost O(concurrency) per row). */
   private waiters: Array<() => void> = [];
   private failure: unknown;
+  /** Aborted by the first failure or by the call's signal (Spark cancelled the task): stops backoff and retries. */
   private readonly stop = new AbortController();
+  private readonly onOuterAbort = () => this.stop.abort(this.config.signal.reason);
 
   private readonly options: ExecuteOptions;
 
   constructor(private readonly config: StatementWriterConfig) {
     this.options = { consistency: config.consistency, idempotent: true };
+    // Every request in flight sleeps on `stop` during its backoff.
+    setMaxListeners(config.concurrency + 16, this.stop.signal);
+    if (config.signal.aborted) this.stop.abort(config.signal.reason);
+    else config.signal.addEventListener("abort", this.onOuterAbort, { once: true });
   }
 
   private get where(): string {
@@ -240,6 +249,8 @@ export class StatementWriter {
     const { api, maxRetries, clock, statements, consistency } = this.config;
     const single = Array.isArray(items) ? (items.length === 1 ? items[0]! : undefined) : items;
     for (let attempt = 0; ; attempt++) {
+      // No new attempt once the task is cancelled or another request failed.
+      if (this.stop.signal.aborted) throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, this.config.signal.reason);
       this.stats.requests++;
       try {
         if (single) {
@@ -289,6 +300,7 @@ export class StatementWriter {
     this.throwIfFailed();
     await this.sendBuffer();
     while (this.inFlight > 0) await this.settled();
+    this.config.signal.removeEventListener("abort", this.onOuterAbort);
     this.throwIfFailed();
   }
 
@@ -297,6 +309,7 @@ export class StatementWriter {
     this.buffer = [];
     this.stop.abort();
     while (this.inFlight > 0) await this.settled();
+    this.config.signal.removeEventListener("abort", this.onOuterAbort);
   }
 }
 
