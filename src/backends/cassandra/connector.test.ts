@@ -110,5 +110,20 @@ describe("createCassandraConnector", () => {
     expect(detail).toContain("no transaction");
     expect(detail).toContain("wrote 10 and deleted 1");
     expect(detail).toContain("stay");
+    expect(detail).not.toContain("TRUNCATED");
+  });
+
+  it("records a TRUNCATE in the plan and says plainly after an aborted overwrite that the old rows are gone", async () => {
+    const { connector, fakes, signal } = setup();
+    const schema = new Schema([new Field("id", new Utf8())]);
+    const writePlan = await connector.planWrite({ options: { ...options, confirm_truncate: "true" }, schema, overwrite: true, streaming: false, signal });
+    expect(fakes[0]!.executes.some((e) => e.query.startsWith("TRUNCATE"))).toBe(true);
+    const plan = JSON.parse(new TextDecoder().decode(writePlan)) as { overwrite?: { truncatedAt: string } };
+    expect(Number.isNaN(Date.parse(plan.overwrite!.truncatedAt))).toBe(false);
+    const detail = await connector.abortWrite({ options, writePlan, taskResults: [{ rowsWritten: 4, rowsDeleted: 0, requests: 4, retries: 0 }], batchId: 0, signal });
+    expect(detail).toContain(`Table ks.users was TRUNCATED for mode("overwrite") at ${plan.overwrite!.truncatedAt} before this write failed`);
+    expect(detail).toContain("previous rows are gone");
+    expect(detail).toContain("wrote 4 and deleted 0");
+    expect(detail).not.toContain("converges");
   });
 });

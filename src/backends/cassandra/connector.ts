@@ -24,9 +24,17 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
   const clock = deps.clock ?? systemClock;
   const log = logger.child({ format: "pycassandra" });
 
-  const context = (options: CassandraOptions, signal: AbortSignal): PlanContext => {
+  const contextOf = (api: CassandraApi, config: ClientConfig, options: CassandraOptions, signal: AbortSignal): PlanContext => ({
+    api,
+    config,
+    username: options.username,
+    logger: log,
+    signal,
+  });
+  /** Runs a call with a pooled client leased for its duration (eviction never closes it meanwhile). */
+  const withContext = <T>(options: CassandraOptions, signal: AbortSignal, fn: (ctx: PlanContext) => Promise<T>): Promise<T> => {
     const config = clientConfigFromOptions(options);
-    return { api: pool.get(config), config, username: options.username, logger: log, signal };
+    return pool.use(config, (api) => fn(contextOf(api, config, options, signal)));
   };
 
   return {
@@ -35,61 +43,65 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
 
     async describe(input) {
       const options = parseCassandraOptions(input.options, "read");
-      return describeSource(context(options, input.signal), options, input.userSchema);
+      return withContext(options, input.signal, (ctx) => describeSource(ctx, options, input.userSchema));
     },
 
     async planRead(input) {
       const options = parseCassandraOptions(input.options, "read");
-      return planReadPartitions(context(options, input.signal), options, input.schema);
+      return withContext(options, input.signal, (ctx) => planReadPartitions(ctx, options, input.schema));
     },
 
     read(input): AsyncIterable<RecordBatch> {
       const options = parseCassandraOptions(input.options, "read");
       const partition = decodeReadPartition(input.partition);
-      const ctx = context(options, input.signal);
-      return scanTokenRanges({
-        api: ctx.api,
-        keyspace: options.keyspace,
-        table: options.table,
-        partitionKey: partition.partitionKey,
-        schema: input.schema,
-        ranges: partition.ranges,
-        whole: partition.whole === true,
-        filter: options.filter,
-        allowFiltering: options.allow_filtering,
-        pageSize: options.read_page_size,
-        consistency: options.consistency,
-        signal: input.signal,
-        errorContext: errorContext(ctx, options, "read", options.filter),
-        logger: log,
+      const config = clientConfigFromOptions(options);
+      return pool.stream(config, (api) => {
+        const ctx = contextOf(api, config, options, input.signal);
+        return scanTokenRanges({
+          api,
+          keyspace: options.keyspace,
+          table: options.table,
+          partitionKey: partition.partitionKey,
+          schema: input.schema,
+          ranges: partition.ranges,
+          whole: partition.whole === true,
+          filter: options.filter,
+          allowFiltering: options.allow_filtering,
+          pageSize: options.read_page_size,
+          consistency: options.consistency,
+          signal: input.signal,
+          errorContext: errorContext(ctx, options, "read", options.filter),
+          logger: log,
+        });
       });
     },
 
     async planWrite(input) {
       const options = parseCassandraOptions(input.options, "write");
-      return planWriteTarget(context(options, input.signal), options, input.schema, input.overwrite, input.streaming);
+      return withContext(options, input.signal, (ctx) => planWriteTarget(ctx, options, input.schema, input.overwrite, input.streaming));
     },
 
     async write(input) {
       const options = parseCassandraOptions(input.options, "write");
       const plan = decodeWritePlan(input.writePlan);
-      const ctx = context(options, input.signal);
       const started = clock.now();
-      const result = await writeRows({
-        api: ctx.api,
-        plan,
-        batches: input.batches,
-        concurrency: options.concurrency,
-        rowsPerBatch: options.rows_per_batch,
-        maxRetries: options.max_retries,
-        consistency: options.consistency,
-        writeNulls: options.write_nulls,
-        clock,
-        signal: input.signal,
-        errorContext: errorContext(ctx, { keyspace: plan.keyspace, table: plan.table }, "write"),
-        logger: log,
-        partitionId: input.task.partitionId,
-      });
+      const result = await withContext(options, input.signal, (ctx) =>
+        writeRows({
+          api: ctx.api,
+          plan,
+          batches: input.batches,
+          concurrency: options.concurrency,
+          rowsPerBatch: options.rows_per_batch,
+          maxRetries: options.max_retries,
+          consistency: options.consistency,
+          writeNulls: options.write_nulls,
+          clock,
+          signal: input.signal,
+          errorContext: errorContext(ctx, { keyspace: plan.keyspace, table: plan.table }, "write"),
+          logger: log,
+          partitionId: input.task.partitionId,
+        }),
+      );
       log.debug("wrote Cassandra task", { keyspace: plan.keyspace, table: plan.table, partition: input.task.partitionId, batch: input.task.batchId, ms: clock.now() - started, ...result });
       return result;
     },
@@ -104,9 +116,17 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
       const plan = decodeWritePlan(input.writePlan);
       const total = sumWriteResults(input.taskResults);
       log.warn("Cassandra write aborted", { keyspace: plan.keyspace, table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
+      const finished = `the ${input.taskResults.length} task(s) that finished wrote ${total.rowsWritten} and deleted ${total.rowsDeleted} rows, and failed tasks may have written part of their rows`;
+      if (plan.overwrite) {
+        return (
+          `Table ${plan.keyspace}.${plan.table} was TRUNCATED for mode("overwrite") at ${plan.overwrite.truncatedAt} before this write failed, ` +
+          `so its previous rows are gone and it now holds only what this write's tasks wrote: ${finished}. ` +
+          `Cassandra has no transaction spanning a Spark job, so nothing was rolled back. Re-run the overwrite to give the table its intended contents.`
+        );
+      }
       return (
         `Cassandra has no transaction spanning a Spark job, so nothing was rolled back in ${plan.keyspace}.${plan.table}: ` +
-        `the ${input.taskResults.length} task(s) that finished wrote ${total.rowsWritten} and deleted ${total.rowsDeleted} rows, and failed tasks may have written part of their rows; all of those stay. ` +
+        `${finished}; all of those stay. ` +
         `Writes are upserts by primary key, so re-running the same write converges to the intended contents.`
       );
     },

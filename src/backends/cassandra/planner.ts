@@ -28,7 +28,8 @@
  *   { "kind": "cassandra-write", "v": 1, "keyspace": "myks", "table": "users",
  *     "partitionKey": ["id"], "clusteringKey": ["ts"],
  *     "columns": [{ "name": "id", "type": { "kind": "scalar", "name": "uuid" } }, ...],   // the DataFrame's columns that are written, in its order
- *     "deleteFlag": { "column": "is_deleted", "value": "true" } }                        // absent without delete flag
+ *     "deleteFlag": { "column": "is_deleted", "value": "true" },                         // absent without delete flag
+ *     "overwrite": { "truncatedAt": "2026-01-02T03:04:05.000Z" } }                      // mode("overwrite") only
  */
 import { Field, Schema, Type } from "apache-arrow";
 import type { DescribeResult } from "../../core/connector.js";
@@ -68,6 +69,8 @@ export interface WritePlan {
   clusteringKey: string[];
   columns: WriteColumn[];
   deleteFlag?: { column: string; value: string };
+  /** Set when planning truncated the table for mode("overwrite"): an abort must say the old rows are gone. */
+  overwrite?: { truncatedAt: string };
 }
 
 /** What planning calls need: a client, where it points (for messages), logs, cancellation. */
@@ -358,9 +361,11 @@ export async function planWriteTarget(ctx: PlanContext, options: CassandraOption
     columns.push({ name: field.name, type: column.type });
   }
 
+  let truncatedAt: string | undefined;
   if (overwrite) {
     await call(ctx, options, "TRUNCATE", () => ctx.api.execute(`TRUNCATE ${quoteIdentifier(options.keyspace)}.${quoteIdentifier(options.table)}`, [], { consistency: "ALL" }));
     ctx.logger.info("truncated Cassandra table for overwrite", { keyspace: options.keyspace, table: options.table });
+    truncatedAt = new Date().toISOString();
   }
 
   const plan: WritePlan = {
@@ -370,6 +375,7 @@ export async function planWriteTarget(ctx: PlanContext, options: CassandraOption
     clusteringKey: table.clusteringKeys,
     columns,
     ...(flagColumn !== undefined ? { deleteFlag: { column: flagColumn, value: options.delete_flag_value! } } : {}),
+    ...(truncatedAt !== undefined ? { overwrite: { truncatedAt } } : {}),
   };
   return encodeDescriptor(WRITE_KIND, plan);
 }

@@ -104,5 +104,28 @@ describe("createDynamoDbConnector", () => {
     expect(detail).toContain("no transaction");
     expect(detail).toContain("wrote 10 and deleted 1");
     expect(detail).toContain("stay");
+    expect(detail).not.toContain("TRUNCATED");
+  });
+
+  it("says plainly that an aborted overwrite had already truncated the table", async () => {
+    const { connector, fakes, signal } = setup();
+    const schema = new Schema([new Field("id", new Utf8())]);
+    await connector.describe({ options, userSchema: schema, signal });
+    for (let i = 0; i < 7; i++) fakes[0]!.put("users", { id: { S: `old${i}` } });
+    const writePlan = await connector.planWrite({ options: { ...options, confirm_truncate: "true" }, schema, overwrite: true, streaming: false, signal });
+    expect(fakes[0]!.tables.get("users")!.items.size).toBe(0);
+    const detail = await connector.abortWrite({
+      options,
+      writePlan,
+      taskResults: [{ rowsWritten: 3, rowsDeleted: 0, requests: 1, retries: 0 }],
+      batchId: 0,
+      signal,
+    });
+    expect(detail).toContain(`Table 'users' was TRUNCATED for mode("overwrite") at `);
+    expect(detail).toContain("(7 items deleted) before this write failed");
+    expect(detail).toContain("previous contents are gone");
+    expect(detail).toContain("holds only what this write's tasks wrote");
+    expect(detail).toContain("wrote 3 and deleted 0");
+    expect(detail).not.toContain("converges");
   });
 });

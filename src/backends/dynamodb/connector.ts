@@ -32,9 +32,11 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
   const clock = deps.clock ?? systemClock;
   const log = logger.child({ format: "dynamodb" });
 
-  const context = (options: DynamoDbOptions, signal: AbortSignal): PlanContext => {
+  const contextOf = (api: DynamoDbApi, config: ClientConfig, signal: AbortSignal): PlanContext => ({ api, config, clock, logger: log, signal });
+  /** Runs a call with a pooled client leased for its duration (eviction never closes it meanwhile). */
+  const withContext = <T>(options: DynamoDbOptions, signal: AbortSignal, fn: (ctx: PlanContext) => Promise<T>): Promise<T> => {
     const config = clientConfigFromOptions(options);
-    return { api: pool.get(config), config, clock, logger: log, signal };
+    return pool.use(config, (api) => fn(contextOf(api, config, signal)));
   };
 
   return {
@@ -43,54 +45,57 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
 
     async describe(input) {
       const options = parseDynamoDbOptions(input.options, "read");
-      return describeSource(context(options, input.signal), options, input.userSchema);
+      return withContext(options, input.signal, (ctx) => describeSource(ctx, options, input.userSchema));
     },
 
     async planRead(input) {
       const options = parseDynamoDbOptions(input.options, "read");
-      return planReadPartitions(context(options, input.signal), options, input.schema);
+      return withContext(options, input.signal, (ctx) => planReadPartitions(ctx, options, input.schema));
     },
 
     read(input): AsyncIterable<RecordBatch> {
       const options = parseDynamoDbOptions(input.options, "read");
       const partition = decodeReadPartition(input.partition);
-      const ctx = context(options, input.signal);
-      return scanSegment({
-        api: ctx.api,
-        table: options.table_name,
-        schema: input.schema,
-        segment: partition.segment,
-        totalSegments: partition.totalSegments,
-        consistentRead: options.consistent_read,
-        pageSize: options.read_page_size,
-        signal: input.signal,
-        errorContext: errorContext(ctx, options.table_name, "Scan"),
-        logger: log,
-      });
+      const config = clientConfigFromOptions(options);
+      return pool.stream(config, (api) =>
+        scanSegment({
+          api,
+          table: options.table_name,
+          schema: input.schema,
+          segment: partition.segment,
+          totalSegments: partition.totalSegments,
+          consistentRead: options.consistent_read,
+          pageSize: options.read_page_size,
+          signal: input.signal,
+          errorContext: errorContext(contextOf(api, config, input.signal), options.table_name, "Scan"),
+          logger: log,
+        }),
+      );
     },
 
     async planWrite(input) {
       const options = parseDynamoDbOptions(input.options, "write");
-      return planWriteTarget(context(options, input.signal), options, input.schema, input.overwrite, input.streaming);
+      return withContext(options, input.signal, (ctx) => planWriteTarget(ctx, options, input.schema, input.overwrite, input.streaming));
     },
 
     async write(input) {
       const options = parseDynamoDbOptions(input.options, "write");
       const plan = decodeWritePlan(input.writePlan);
-      const ctx = context(options, input.signal);
       const started = clock.now();
-      const result = await writeRows({
-        api: ctx.api,
-        plan,
-        batches: input.batches,
-        concurrency: options.write_concurrency,
-        maxRetrySeconds: options.max_retry_seconds,
-        clock,
-        signal: input.signal,
-        errorContext: errorContext(ctx, plan.table, "BatchWriteItem", true),
-        logger: log,
-        partitionId: input.task.partitionId,
-      });
+      const result = await withContext(options, input.signal, (ctx) =>
+        writeRows({
+          api: ctx.api,
+          plan,
+          batches: input.batches,
+          concurrency: options.write_concurrency,
+          maxRetrySeconds: options.max_retry_seconds,
+          clock,
+          signal: input.signal,
+          errorContext: errorContext(ctx, plan.table, "BatchWriteItem", true),
+          logger: log,
+          partitionId: input.task.partitionId,
+        }),
+      );
       log.debug("wrote DynamoDB task", { table: plan.table, partition: input.task.partitionId, batch: input.task.batchId, ms: clock.now() - started, ...result });
       return result;
     },
@@ -105,9 +110,17 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
       const plan = decodeWritePlan(input.writePlan);
       const total = sumWriteResults(input.taskResults);
       log.warn("DynamoDB write aborted", { table: plan.table, batch: input.batchId, tasks: input.taskResults.length, ...total });
+      const finished = `the ${input.taskResults.length} task(s) that finished wrote ${total.rowsWritten} and deleted ${total.rowsDeleted} items, and failed tasks may have written part of their rows`;
+      if (plan.overwrite) {
+        return (
+          `Table '${plan.table}' was TRUNCATED for mode("overwrite") at ${plan.overwrite.truncatedAt} (${plan.overwrite.itemsDeleted} items deleted) before this write failed, ` +
+          `so its previous contents are gone and it now holds only what this write's tasks wrote: ${finished}. ` +
+          `DynamoDB has no transaction spanning a Spark job, so nothing was rolled back. Re-run the overwrite to give the table its intended contents.`
+        );
+      }
       return (
         `DynamoDB has no transaction spanning a Spark job, so nothing was rolled back in table '${plan.table}': ` +
-        `the ${input.taskResults.length} task(s) that finished wrote ${total.rowsWritten} and deleted ${total.rowsDeleted} items, and failed tasks may have written part of their rows; all of those stay. ` +
+        `${finished}; all of those stay. ` +
         `Writes are upserts by key, so re-running the same write converges to the intended contents.`
       );
     },

@@ -208,6 +208,17 @@ describe("planWriteTarget", () => {
     expect(api.maxInFlightWrites).toBeLessThanOrEqual(3);
   });
 
+  it("records in the plan that an overwrite truncated the table, when and how many items it deleted", async () => {
+    const { api, clock, ctx } = setup();
+    api.addTable("users", { name: "id", type: "S" });
+    for (let i = 0; i < 42; i++) api.put("users", { id: { S: `u${i}` } });
+    clock.time = Date.parse("2026-03-04T05:06:07.000Z");
+    const plan = decodeWritePlan(await write(ctx, { confirm_truncate: "true" }, dfSchema, true));
+    expect(plan.overwrite).toEqual({ truncatedAt: "2026-03-04T05:06:07.000Z", itemsDeleted: 42 });
+    const append = decodeWritePlan(await write(ctx, {}));
+    expect(append.overwrite).toBeUndefined();
+  });
+
   it("refuses overwrite for a streaming write", async () => {
     const { api, ctx } = setup();
     api.addTable("users", { name: "id", type: "S" });

@@ -12,7 +12,10 @@
  *   { "kind": "dynamodb-write", "v": 1, "table": "users",
  *     "hashKey": { "name": "id", "type": "S" },
  *     "rangeKey": { "name": "ts", "type": "N" },          // absent for hash-only tables
- *     "deleteFlag": { "column": "is_deleted", "value": "true" } }  // absent without delete flag
+ *     "deleteFlag": { "column": "is_deleted", "value": "true" },  // absent without delete flag
+ *     "overwrite": { "truncatedAt": "2026-01-02T03:04:05.000Z", "itemsDeleted": 1200 } }  // mode("overwrite") only
+ * `overwrite` is what an abort must tell the user: the old contents were deleted at
+ * planning time, before any task ran, so a failed overwrite leaves only what tasks wrote.
  */
 import { setMaxListeners } from "node:events";
 import type { AttributeDefinition, CreateTableCommandInput, KeySchemaElement, TableDescription } from "@aws-sdk/client-dynamodb";
@@ -28,7 +31,7 @@ import { describeTarget, type ClientConfig, type DynamoDbApi } from "./client.js
 import { translateDynamoDbError, type ErrorContext } from "./errors.js";
 import type { DynamoDbOptions } from "./options.js";
 import { checkReadSchema, checkWriteSchema, keyAttributeTypeOf, SchemaInferrer, type Item, type KeyAttributeType } from "./types.js";
-import { BatchWriter } from "./writer.js";
+import { BatchWriter, keyTextOf } from "./writer.js";
 
 export const READ_KIND = "dynamodb-scan";
 export const WRITE_KIND = "dynamodb-write";
@@ -48,6 +51,14 @@ export interface WritePlan {
   hashKey: KeyDef;
   rangeKey?: KeyDef;
   deleteFlag?: { column: string; value: string };
+  /** Set when planning truncated the table for mode("overwrite"). */
+  overwrite?: OverwriteRecord;
+}
+
+export interface OverwriteRecord {
+  /** ISO 8601, when the truncate finished. */
+  truncatedAt: string;
+  itemsDeleted: number;
 }
 
 export interface TableInfo {
@@ -333,8 +344,10 @@ export async function planWriteTarget(
     );
   }
 
+  let overwriteRecord: OverwriteRecord | undefined;
   if (overwrite) {
     const deleted = await truncateTable(ctx, info, options);
+    overwriteRecord = { truncatedAt: new Date(ctx.clock.now()).toISOString(), itemsDeleted: deleted };
     ctx.logger.info("truncated DynamoDB table for overwrite", { table, deleted });
   }
 
@@ -343,6 +356,7 @@ export async function planWriteTarget(
     hashKey: info.hashKey,
     ...(info.rangeKey ? { rangeKey: info.rangeKey } : {}),
     ...(flagColumn !== undefined ? { deleteFlag: { column: flagColumn, value: options.delete_flag_value! } } : {}),
+    ...(overwriteRecord ? { overwrite: overwriteRecord } : {}),
   };
   return encodeDescriptor(WRITE_KIND, plan);
 }
@@ -350,9 +364,9 @@ export async function planWriteTarget(
 /** Deletes every item: a consistent parallel scan of the keys feeding concurrent batch deletes. */
 export async function truncateTable(ctx: PlanContext, info: TableInfo, options: DynamoDbOptions): Promise<number> {
   const table = info.name;
-  const keys = info.rangeKey ? [info.hashKey.name, info.rangeKey.name] : [info.hashKey.name];
+  const keys = info.rangeKey ? [info.hashKey, info.rangeKey] : [info.hashKey];
   const names: Record<string, string> = {};
-  keys.forEach((name, i) => (names[`#k${i}`] = name));
+  keys.forEach((key, i) => (names[`#k${i}`] = key.name));
   // Scans stop as soon as one segment or a delete fails.
   const controller = new AbortController();
   setMaxListeners(options.write_concurrency + TRUNCATE_SEGMENTS + 16, controller.signal);
@@ -386,8 +400,7 @@ export async function truncateTable(ctx: PlanContext, info: TableInfo, options: 
         ),
       );
       for (const item of page.Items ?? []) {
-        const keyText = keys.map((k) => JSON.stringify(item[k])).join("\u0000");
-        await writer.delete(keyText, item);
+        await writer.delete(keyTextOf(item, keys), item);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
