@@ -39,12 +39,17 @@ class FakeConduit:
     written: list[pa.RecordBatch] = field(default_factory=list)
     write_messages: list[int] = field(default_factory=list)  # IPC sizes received
     metadata: list[dict[str, str]] = field(default_factory=list)
+    # (call name, seconds left before the client's deadline, or None without a deadline)
+    deadlines: list[tuple[str, float | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _record(self, name: str, request: object, context: grpc.ServicerContext) -> None:
         with self.lock:
             self.calls.append((name, request))
             self.metadata.append({k: v for k, v in context.invocation_metadata()})
+            left = context.time_remaining()
+            # grpcio reports "no deadline" as about 2**63 nanoseconds.
+            self.deadlines.append((name, None if left is None or left > 1e9 else left))
         if name in self.fail:
             context.abort_with_status(self.fail[name])
 

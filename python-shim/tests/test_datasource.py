@@ -202,3 +202,19 @@ def test_commit_message_round_trips_the_counts():
     message = ConduitCommitMessage.from_response(response, partition_id=4)
     assert message.to_response() == response
     assert message.partition_id == 4
+
+
+def test_planning_an_overwrite_has_no_deadline_and_other_driver_calls_keep_theirs(fake_service):
+    """An overwrite truncates the table while planning; a deadline would cut the truncate half way."""
+    from spark_conduit.client import DRIVER_CALL_TIMEOUT_SECONDS
+
+    source().writer(SCHEMA, overwrite=True)
+    source().writer(SCHEMA, overwrite=False)
+    with pytest.warns(UserWarning):
+        source().schema()
+    deadlines = fake_service.deadlines
+    assert [name for name, _ in deadlines] == ["PlanWrite", "PlanWrite", "Describe"]
+    assert deadlines[0][1] is None
+    for _, left in deadlines[1:]:
+        assert left is not None
+        assert DRIVER_CALL_TIMEOUT_SECONDS - 60 < left < DRIVER_CALL_TIMEOUT_SECONDS + 5

@@ -33,6 +33,10 @@ _METHODS = {
 # Driver-side calls plan and validate; they may wait on the database (e.g. creating a
 # table), but never forever.
 DRIVER_CALL_TIMEOUT_SECONDS = 600.0
+# Except planning an overwrite: it truncates the table first (a DynamoDB truncate scans and
+# deletes every item), which takes as long as the table is large. A deadline there would
+# stop it half way, leaving a half-emptied table and nothing written.
+OVERWRITE_PLAN_TIMEOUT_SECONDS: float | None = None
 
 
 class ConduitClient:
@@ -110,6 +114,7 @@ class ConduitClient:
                 overwrite=overwrite,
                 streaming=streaming,
             ),
+            timeout=OVERWRITE_PLAN_TIMEOUT_SECONDS if overwrite else DRIVER_CALL_TIMEOUT_SECONDS,
         )
         return response.write_plan
 
