@@ -10,12 +10,14 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
+import { cqlFaults } from "./cql-faults.js";
 import { httpFaults } from "./http-faults.js";
 import { plainTcpFaults, startFaultRelay, type FaultRelay, type ProtocolFaults } from "./relay.js";
 
 /** One factory per --protocol value; each relay gets a fresh plug-in. */
 const protocols: Record<string, () => ProtocolFaults> = {
   http: httpFaults,
+  cql: cqlFaults,
   tcp: plainTcpFaults,
 };
 
