@@ -299,7 +299,8 @@ def test_a_list_column_is_not_appended_twice_when_a_timed_out_write_is_replayed(
     [stored] = cassandra.cql(f"SELECT id, l FROM {keyspace}.{table}")
     doubled = [r for r in stored if len(r["l"] or []) != 2]
     assert not doubled, (
-        f"{len(doubled)} of {len(stored)} lists hold their elements more than once, e.g. {doubled[:2]} (job error: {error})"
+        f"{len(doubled)} of {len(stored)} lists hold their elements more than once, "
+        f"e.g. {doubled[:2]} (job error: {error})"
     )
     if error is None:
         assert sorted((int(r["id"]), r["l"]) for r in stored) == [(i, [i, 7]) for i in range(rows)]
