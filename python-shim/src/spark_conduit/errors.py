@@ -9,6 +9,7 @@ that back into :class:`SparkConduitError` with the message ``[ERROR_CLASS] messa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import grpc
@@ -99,6 +100,10 @@ def _status(error: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
     return code, details or ""
 
 
+# How gRPC's C core reports a failed TLS handshake (wrong CA, wrong host name, not TLS).
+_TLS_FAILURE = re.compile(r"handshake failed|CERTIFICATE_VERIFY_FAILED|SSL_ERROR|WRONG_VERSION_NUMBER", re.IGNORECASE)
+
+
 def from_rpc_error(error: grpc.RpcError, endpoint: str | None = None) -> SparkConduitError:
     """Builds the user-facing error from any gRPC error.
 
@@ -111,6 +116,15 @@ def from_rpc_error(error: grpc.RpcError, endpoint: str | None = None) -> SparkCo
 
     if reason:
         result = SparkConduitError(reason, message, parameters, code)
+    elif code == grpc.StatusCode.UNAVAILABLE and _TLS_FAILURE.search(details):
+        result = SparkConduitError(
+            SERVICE_UNAVAILABLE,
+            f"The TLS handshake with the spark-conduit service at {where} failed ({details}). Check that "
+            "the service_ca_cert option (or SPARK_CONDUIT_CA_CERT) names the CA that signed the service's "
+            "certificate, and that the certificate is issued for the host name or IP address in the endpoint.",
+            {"endpoint": where},
+            code,
+        )
     elif code == grpc.StatusCode.UNAVAILABLE:
         result = SparkConduitError(
             SERVICE_UNAVAILABLE,
