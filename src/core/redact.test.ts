@@ -70,6 +70,13 @@ describe("redactText", () => {
     expect(redactText(text)).toBe(text);
   });
 
+  it("takes linear time on long runs of word characters", () => {
+    const hex = "ab12".repeat(100_000);
+    const started = performance.now();
+    expect(redactText(`dump ${hex} password=x ${"a".repeat(200_000)}:// end`)).toContain("password=***");
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it("skips key=value text on request for messages we wrote", () => {
     const ours = "The service requires a bearer token: set the service_token option.";
     expect(redactText(ours, [], { keyValues: false })).toBe(ours);

@@ -34,11 +34,12 @@ export function secretValuesOf(options: Readonly<Record<string, unknown>> | unde
   return [...values].sort((a, b) => b.length - a.length);
 }
 
-const KEY_CHARS = "[A-Za-z0-9_.-]";
+// Bounded, so that a long run of word characters (a hex dump in a message) costs linear time.
+const KEY_CHARS = "[A-Za-z0-9_.-]{0,64}";
 const SECRET_WORD = "(?:secret|password|passw(?:or)?d|pwd|token|credential|authorization|private[_-]?key|api[_-]?key|ssl[_-]?key|cookie)";
 // key=value, key: value, "key": "value"; an auth scheme word before the value goes with it.
 const KEY_VALUE = new RegExp(
-  `(${KEY_CHARS}*${SECRET_WORD}${KEY_CHARS}*)(["']?[ \\t]*[=:][ \\t]*)((?:Bearer|Basic|bearer|basic)[ \\t]+)?("[^"]*"|'[^']*'|[^\\s,;&"'<>)}\\]]+)`,
+  `(${KEY_CHARS}${SECRET_WORD}${KEY_CHARS})(["']?[ \\t]*[=:][ \\t]*)((?:Bearer|Basic|bearer|basic)[ \\t]+)?("[^"]*"|'[^']*'|[^\\s,;&"'<>)}\\]]+)`,
   "gi",
 );
 
@@ -46,7 +47,7 @@ const SHAPES: Array<[RegExp, (match: string) => string]> = [
   // HTTP auth schemes as they appear in headers (capitalised, so prose like "a bearer token" stays).
   [/\b(Bearer|Basic)[ \t]+[A-Za-z0-9._~+/=-]{4,}/g, (m) => `${m.split(/[ \t]/)[0]!} ${REDACTED}`],
   // Credentials inside a URL: scheme://user:password@host.
-  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi, (m) => `${m.slice(0, m.indexOf(":", m.indexOf("://") + 3) + 1)}${REDACTED}@`],
+  [/\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s/:@]{0,256}:)[^\s/@]{1,256}@/gi, (m) => `${m.slice(0, m.indexOf(":", m.indexOf("://") + 3) + 1)}${REDACTED}@`],
   // AWS access key ids (long-term AKIA, temporary ASIA).
   [/\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b/g, () => REDACTED],
   // 40 base64 characters with upper, lower and digits: the shape of an AWS secret access key.
