@@ -18,6 +18,59 @@ export interface HandlerContext {
   logger: Logger;
   /** Counts calls in flight, for idle shutdown and graceful drain. */
   tracker: CallTracker;
+  /** The server's largest message (`--max-message-bytes`); read batches are cut to stay well below it. */
+  maxMessageBytes?: number;
+}
+
+/** As the server's default; handlers cannot import it from server.ts (which imports them). */
+const FALLBACK_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+const MESSAGE_FRAMING_BYTES = 64;
+/** A read message's target size: small enough to leave the limit far away, large enough to amortize framing. */
+const READ_MESSAGE_BUDGET_BYTES = 32 * 1024 * 1024;
+
+/** The byte budget of one read message under a message limit. */
+export function readMessageBudget(maxMessageBytes: number): number {
+  return Math.max(1, Math.min(READ_MESSAGE_BUDGET_BYTES, Math.floor(maxMessageBytes / 4)));
+}
+
+/**
+ * Encodes a batch as one or more IPC messages of at most about `budget` bytes each, cutting
+ * it into contiguous row ranges (zero-copy slices) in order. A database page of large
+ * values can exceed the gRPC message limit as one message; a single row that does not fit
+ * under `maxMessageBytes` on its own cannot be sent at all and fails naming the limit.
+ * `firstRow` is the partition's row index of the batch's row 0 (for the error).
+ */
+export function* encodeReadMessages(batch: RecordBatch, budget: number, maxMessageBytes: number, firstRow = 0): Generator<Uint8Array> {
+  // The Arrow payload shares the message with a few bytes of protobuf framing.
+  const limit = maxMessageBytes - MESSAGE_FRAMING_BYTES;
+  // The buffers' size is a cheap upper bound for a batch fresh from a reader: split a page
+  // known to be too big before encoding all of it.
+  let pieces = batch.numRows > 1 && batch.data.byteLength > budget ? Math.ceil(batch.data.byteLength / budget) : 1;
+  if (pieces === 1) {
+    const encoded = encodeBatch(batch);
+    if (encoded.length <= budget || (batch.numRows <= 1 && encoded.length <= limit)) {
+      yield encoded;
+      return;
+    }
+    if (batch.numRows <= 1) throw rowTooLarge(encoded.length, maxMessageBytes, firstRow);
+    pieces = Math.ceil(encoded.length / budget);
+  }
+  pieces = Math.max(2, Math.min(pieces, batch.numRows));
+  const rowsPerPiece = Math.ceil(batch.numRows / pieces);
+  for (let offset = 0; offset < batch.numRows; offset += rowsPerPiece) {
+    yield* encodeReadMessages(batch.slice(offset, Math.min(batch.numRows, offset + rowsPerPiece)), budget, maxMessageBytes, firstRow + offset);
+  }
+}
+
+function rowTooLarge(bytes: number, limit: number, row: number): ConduitError {
+  return new ConduitError({
+    code: "RESOURCE_EXHAUSTED",
+    errorClass: "READ_ROW_TOO_LARGE",
+    message:
+      `Row ${row} of this read partition is ${bytes} bytes as Arrow IPC, more than the service's message limit of ${limit} bytes, so it cannot be sent. ` +
+      `Raise the limit with the service's --max-message-bytes (the Python shim accepts messages up to 256 MiB), or leave the large column out of the read schema.`,
+    parameters: { row: String(row), bytes: String(bytes), limit: String(limit) },
+  });
 }
 
 export class CallTracker {
@@ -90,6 +143,8 @@ function toWireResult(result: WriteResult): WriteResponse {
 }
 
 export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceImplementation {
+  const maxMessageBytes = ctx.maxMessageBytes ?? FALLBACK_MAX_MESSAGE_BYTES;
+  const budget = readMessageBudget(maxMessageBytes);
   const describe = unary<DescribeRequest, { arrowSchema: Uint8Array; warnings: string[] }>(ctx, "Describe", async (request, signal) => {
     const connector = connectorFor(ctx, request.format);
     const result = await connector.describe({ options: request.options, userSchema: decodeSchema(request.arrowSchema), signal });
@@ -114,12 +169,16 @@ export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceI
         partition: request.partition,
         signal: controller.signal,
       });
+      let rows = 0;
       for await (const batch of batches) {
-        if (controller.signal.aborted) break;
-        if (!call.write({ arrowBatch: encodeBatch(batch) })) {
-          // Backpressure: wait until the client has taken what is buffered.
-          await Promise.race([once(call, "drain"), once(controller.signal, "abort")]);
+        for (const message of encodeReadMessages(batch, budget, maxMessageBytes, rows)) {
+          if (controller.signal.aborted) return;
+          if (!call.write({ arrowBatch: message })) {
+            // Backpressure: wait until the client has taken what is buffered.
+            await Promise.race([once(call, "drain"), once(controller.signal, "abort")]);
+          }
         }
+        rows += batch.numRows;
       }
     };
     run().then(

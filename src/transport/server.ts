@@ -66,7 +66,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const tracker = new CallTracker();
   const health = new HealthState();
-  const handlers = createConduitHandlers({ connectors: config.connectors, logger: config.logger, tracker });
+  const handlers = createConduitHandlers({ connectors: config.connectors, logger: config.logger, tracker, maxMessageBytes: maxBytes });
   server.addService(protos.conduit, requireToken(protos.conduit, handlers, config.token));
   server.addService(protos.health, createHealthHandlers(health));
 

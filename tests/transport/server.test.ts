@@ -4,7 +4,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { Field, Int32, Schema, Utf8, type RecordBatch } from "apache-arrow";
+import { Binary, Field, Int32, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import protobuf from "protobufjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { join } from "node:path";
@@ -19,6 +19,14 @@ import { findProtoDir } from "../../src/transport/proto.js";
 import { isLoopbackAddress, startServer, type RunningServer } from "../../src/transport/server.js";
 
 const schema = new Schema([new Field("id", new Int32(), false), new Field("name", new Utf8(), true)]);
+const blobSchema = new Schema([new Field("id", new Int32(), false), new Field("blob", new Binary(), true)]);
+
+/** One database page of `count` rows holding `bytes`-byte blobs (row i's blob is filled with i % 251). */
+function blobPage(count: number, bytes: number, sizeOf: (row: number) => number = () => bytes): RecordBatch {
+  const builder = new BatchBuilder(blobSchema);
+  for (let i = 0; i < count; i++) builder.appendRow([i, new Uint8Array(sizeOf(i)).fill(i % 251)]);
+  return builder.flush();
+}
 
 function batchOf(from: number, count: number): RecordBatch {
   const builder = new BatchBuilder(schema);
@@ -44,6 +52,13 @@ function fakeConnector(state: FakeState): Connector {
       return [new TextEncoder().encode("p0"), new TextEncoder().encode("p1")];
     },
     async *read(input: ReadInput) {
+      if (input.options.blobs !== undefined) {
+        // One page bigger than the message limit; `hugerow` makes one row alone bigger than it.
+        const huge = input.options.hugerow === undefined ? -1 : Number(input.options.hugerow);
+        const bytes = Number(input.options.blobbytes);
+        yield blobPage(Number(input.options.blobs), bytes, (row) => (row === huge ? Number(input.options.hugebytes) : bytes));
+        return;
+      }
       const batches = Number(input.options.batches ?? "3");
       for (let i = 0; i < batches; i++) {
         if (input.signal.aborted) return;
@@ -75,7 +90,7 @@ function fakeConnector(state: FakeState): Connector {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- dynamic grpc-js client methods
 type Client = grpc.Client & Record<string, any>;
 
-function clients(address: string) {
+function clients(address: string, maxReceiveBytes = 64 * 1024 * 1024) {
   const definition = protoLoader.loadSync(["spark_conduit/v1/conduit.proto", "grpc/health/v1/health.proto"], {
     includeDirs: [findProtoDir()],
     keepCase: false,
@@ -89,7 +104,7 @@ function clients(address: string) {
     spark_conduit: { v1: { Conduit: grpc.ServiceClientConstructor } };
     grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
   };
-  const options = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };
+  const options = { "grpc.max_receive_message_length": maxReceiveBytes };
   return {
     conduit: new pkg.spark_conduit.v1.Conduit(address, grpc.credentials.createInsecure(), options) as unknown as Client,
     health: new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure()) as unknown as Client,
@@ -123,10 +138,26 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(state: FakeState, token?: string) {
-  server = await startServer({ listen: "127.0.0.1:0", connectors: new Map([["fake", fakeConnector(state)]]), logger: silentLogger, token });
+async function start(state: FakeState, token?: string, maxMessageBytes?: number) {
+  server = await startServer({ listen: "127.0.0.1:0", connectors: new Map([["fake", fakeConnector(state)]]), logger: silentLogger, token, maxMessageBytes });
   expect(server.port).toBeGreaterThan(0);
-  return clients(`127.0.0.1:${server.port}`);
+  // The client accepts no more than the server may send, so an oversize message fails the call.
+  return clients(`127.0.0.1:${server.port}`, maxMessageBytes);
+}
+
+async function readAll(conduit: Client, options: Record<string, string>): Promise<{ sizes: number[]; batches: RecordBatch[]; error?: grpc.ServiceError }> {
+  const call = conduit.Read({ format: "fake", options, arrowSchema: encodeSchema(blobSchema), partition: Buffer.from("p0") }) as grpc.ClientReadableStream<{ arrowBatch: Buffer }>;
+  const sizes: number[] = [];
+  const batches: RecordBatch[] = [];
+  try {
+    for await (const message of call) {
+      sizes.push(message.arrowBatch.length);
+      batches.push(...decodeBatches(message.arrowBatch));
+    }
+  } catch (error) {
+    return { sizes, batches, error: error as grpc.ServiceError };
+  }
+  return { sizes, batches };
 }
 
 const newState = (): FakeState => ({ produced: 0, written: [], readDelayMs: 0 });
@@ -175,6 +206,45 @@ describe("Conduit transport", () => {
       for (const batch of decodeBatches(message.arrowBatch)) ids.push(readValue(batch.getChildAt(0)!, 0) as number, batch.numRows);
     }
     expect(ids).toEqual([0, 1000, 1000, 1000, 2000, 1000, 3000, 1000, 4000, 1000]);
+  });
+
+  it("splits a database page bigger than the message limit into messages under it, every row in order", async () => {
+    const limit = 1024 * 1024;
+    const { conduit } = await start(newState(), undefined, limit);
+    // 40 rows of 100 KB: about 4 MB in one page, four times the limit.
+    const { sizes, batches, error } = await readAll(conduit, { blobs: "40", blobbytes: "100000" });
+    expect(error).toBeUndefined();
+    expect(sizes.length).toBeGreaterThan(4);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(limit / 4 + 4096);
+    const rows = batches.flatMap((batch) => Array.from({ length: batch.numRows }, (_, r) => [readValue(batch.getChildAt(0)!, r), readValue(batch.getChildAt(1)!, r)] as const));
+    expect(rows.map(([id]) => id)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    for (const [id, blob] of rows) {
+      const bytes = blob as Uint8Array;
+      expect(bytes.length).toBe(100_000);
+      expect(bytes[0]).toBe((id as number) % 251);
+      expect(bytes[99_999]).toBe((id as number) % 251);
+    }
+  });
+
+  it("sends a row between the budget and the limit alone, and fails a row over the limit naming the limit", async () => {
+    const limit = 1024 * 1024;
+    const { conduit } = await start(newState(), undefined, limit);
+    // Row 5 is 600 KB: over the 256 KB budget but under the limit, so it goes alone.
+    const fits = await readAll(conduit, { blobs: "10", blobbytes: "50000", hugerow: "5", hugebytes: "600000" });
+    expect(fits.error).toBeUndefined();
+    expect(fits.batches.reduce((n, b) => n + b.numRows, 0)).toBe(10);
+    expect(Math.max(...fits.sizes)).toBeLessThanOrEqual(limit);
+    // Row 7 is 2 MB: it cannot be sent at all.
+    const { batches, error } = await readAll(conduit, { blobs: "10", blobbytes: "50000", hugerow: "7", hugebytes: "2000000" });
+    expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const info = decodeErrorInfo(error!);
+    expect(info.reason).toBe("READ_ROW_TOO_LARGE");
+    expect(info.metadata).toMatchObject({ row: "7", limit: String(limit) });
+    expect(error!.details).toContain(`message limit of ${limit} bytes`);
+    expect(error!.details).toContain("--max-message-bytes");
+    // The rows before it arrived, in order.
+    const ids = batches.flatMap((batch) => Array.from({ length: batch.numRows }, (_, r) => readValue(batch.getChildAt(0)!, r)));
+    expect(ids).toEqual(ids.map((_, i) => i));
   });
 
   it("applies backpressure: a slow client holds the producer back", async () => {
