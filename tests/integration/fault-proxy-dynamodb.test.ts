@@ -15,6 +15,11 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { isThrottlingError, isTransientError } from "@smithy/core/retry";
+import type { SdkError } from "@smithy/types";
+import { Field, Int64, Schema, Utf8 } from "apache-arrow";
+import { BatchBuilder } from "../../src/arrow/batch-builder.js";
+import { createDynamoDbConnector } from "../../src/backends/dynamodb/connector.js";
+import { silentLogger } from "../../src/core/logger.js";
 import { httpFaults } from "../support/fault-proxy/http-faults.js";
 import { startFaultRelay, type FaultRelay, type ProtocolFaults } from "../support/fault-proxy/relay.js";
 import "../support/provided-context.js";
@@ -86,7 +91,7 @@ describe("DynamoDB HTTP faults through the relay", () => {
   ] as const)("%s answers as DynamoDB does and forwards nothing", async (kind, name, status, throttling) => {
     faults.configure({ faults: [{ kind, every: 1, operation: "BatchWriteItem" }] });
     const before = faults.stats()[kind] ?? 0;
-    const error = (await write(puts(kind, 5)).catch((e: unknown) => e)) as Error & { $metadata: { httpStatusCode: number } };
+    const error = (await write(puts(kind, 5)).catch((e: unknown) => e)) as SdkError & { $metadata: { httpStatusCode: number } };
     expect(error.name).toBe(name);
     expect(error.$metadata.httpStatusCode).toBe(status);
     // The SDK classifies it as retryable: throttling for the first two, transient for 5xx.
@@ -114,7 +119,7 @@ describe("DynamoDB HTTP faults through the relay", () => {
     const before = faults.stats().reset_mid_response ?? 0;
     const error = await write(puts("reset", 10)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
-    expect(isTransientError(error as Error)).toBe(true);
+    expect(isTransientError(error as SdkError)).toBe(true);
     expect(faults.stats().reset_mid_response).toBe(before + 1);
     expect(await storedIds("reset")).toHaveLength(10);
   });
@@ -134,5 +139,62 @@ describe("DynamoDB HTTP faults through the relay", () => {
     expect(() => faults.configure({ faults: [{ kind: "meteor_strike", every: 1 }] })).toThrow(/unknown fault kind "meteor_strike"/);
     expect(() => faults.configure({ faults: [{ kind: "throttling" }] })).toThrow(/probability and\/or every/);
     expect(() => faults.configure({ faults: [{ kind: "throttling", probability: 2 }] })).toThrow(/out of range/);
+  });
+});
+
+describe("the DynamoDB connector's counts under faults", () => {
+  it("counts each row once although resets made the SDK resend applied writes", async () => {
+    // Spark's commit summary (rows written) comes from these counts: a request that was
+    // applied, reset, and retried must not count its rows twice, and a withheld item must
+    // not count until it is written.
+    faults.configure({
+      seed: 9,
+      faults: [
+        { kind: "reset_mid_response", probability: 0.15, operation: "BatchWriteItem" },
+        { kind: "unprocessed_items", probability: 0.2 },
+        { kind: "throttling", probability: 0.1 },
+      ],
+    });
+    const before = faults.stats();
+    const connector = createDynamoDbConnector(silentLogger);
+    const rows = 2_000;
+    const options = {
+      table_name: table,
+      aws_region: region,
+      endpoint_url: `http://${relay.host}:${relay.port}`,
+      aws_access_key_id: "local",
+      aws_secret_access_key: "local",
+    };
+    const schema = new Schema([new Field("id", new Utf8()), new Field("v", new Int64())]);
+    const signal = () => new AbortController().signal;
+    try {
+      const writePlan = await connector.planWrite({ options, schema, overwrite: false, streaming: false, signal: signal() });
+      const results = await Promise.all(
+        [0, 1].map((partitionId) => {
+          const builder = new BatchBuilder(schema);
+          for (let i = partitionId; i < rows; i += 2) builder.appendRow([`counted-${i}`, BigInt(i)]);
+          const batch = builder.flush();
+          return connector.write({
+            options,
+            schema,
+            writePlan,
+            task: { partitionId, taskAttemptId: partitionId, batchId: 0 },
+            batches: (async function* () {
+              yield batch;
+            })(),
+            signal: signal(),
+          });
+        }),
+      );
+      const after = faults.stats();
+      for (const kind of ["reset_mid_response", "unprocessed_items", "throttling"]) {
+        expect((after[kind] ?? 0) - (before[kind] ?? 0), kind).toBeGreaterThan(0);
+      }
+      expect(results.reduce((n, r) => n + r.rowsWritten, 0)).toBe(rows);
+      expect(await storedIds("counted")).toHaveLength(rows);
+    } finally {
+      faults.configure({ faults: [] });
+      await connector.close();
+    }
   });
 });
