@@ -384,6 +384,28 @@ describe("Cassandra connector against Cassandra 5", () => {
     ]);
   });
 
+  it("records a TRUNCATE in the plan, and an aborted overwrite says the table was truncated", async () => {
+    await cql(`CREATE TABLE ${KS}.overwrite_abort (id int PRIMARY KEY, v text)`);
+    const schema = schemaOf(["id", new Int32()], ["v", new Utf8()]);
+    await writeDataFrame(opts("overwrite_abort"), schema, [[toBatch(schema, Array.from({ length: 50 }, (_, i): PlainValue[] => [i, "old"]))]]);
+
+    const options = opts("overwrite_abort", { confirm_truncate: "true" });
+    const writePlan = await connector.planWrite({ options, schema, overwrite: true, streaming: false, signal: fresh() });
+    const plan = JSON.parse(new TextDecoder().decode(writePlan)) as { overwrite?: { truncatedAt: string } };
+    expect(Date.parse(plan.overwrite!.truncatedAt)).toBeLessThanOrEqual(Date.now());
+    const good: PlainValue[][] = Array.from({ length: 20 }, (_, i) => [100 + i, "new"]);
+    const ok = await connector.write({ options, schema, writePlan, task: { partitionId: 0, taskAttemptId: 0, batchId: 0 }, batches: fromBatches([toBatch(schema, good)]), signal: fresh() });
+    const failed = await rejection(
+      connector.write({ options, schema, writePlan, task: { partitionId: 1, taskAttemptId: 1, batchId: 0 }, batches: fromBatches([toBatch(schema, [[null, "bad"]])]), signal: fresh() }),
+    );
+    expect(failed.errorClass).toBe("KEY_VALUE_NULL");
+    const detail = await connector.abortWrite({ options, writePlan, taskResults: [ok], batchId: 0, signal: fresh() });
+    expect(detail).toContain(`Table ${KS}.overwrite_abort was TRUNCATED for mode("overwrite") at ${plan.overwrite!.truncatedAt} before this write failed`);
+    expect(detail).toContain("wrote 20 and deleted 0");
+    const read = await readDataFrame(opts("overwrite_abort"));
+    expect(read.rows.sort(byKey("id"))).toEqual(good.map(([id, v]) => ({ id, v })));
+  });
+
   it("refuses a DataFrame without every primary-key column before writing anything", async () => {
     await cql(`CREATE TABLE ${KS}.events (user text, day date, seq int, what text, PRIMARY KEY ((user, day), seq))`);
     const schema = schemaOf(["user", new Utf8()], ["seq", new Int32()], ["what", new Utf8()]);

@@ -232,6 +232,64 @@ describe("DynamoDB connector against DynamoDB Local", () => {
     ]);
   });
 
+  it("records an overwrite's truncate in the plan, and an aborted overwrite says the table was truncated", async () => {
+    const table = uniqueTable("overwrite-abort");
+    await createTable(table, ["id", "N"]);
+    const schema = new Schema([new Field("id", new Int64()), new Field("v", new Utf8())]);
+    await writeDataFrame(opts(table), schema, [[toBatch(schema, Array.from({ length: 120 }, (_, i): PlainValue[] => [BigInt(i), "old"]))]]);
+
+    const options = opts(table, { confirm_truncate: "true" });
+    const writePlan = await connector.planWrite({ options, schema, overwrite: true, streaming: false, signal: fresh() });
+    const plan = JSON.parse(new TextDecoder().decode(writePlan)) as { overwrite?: { truncatedAt: string; itemsDeleted: number } };
+    expect(plan.overwrite?.itemsDeleted).toBe(120);
+    expect(Date.parse(plan.overwrite!.truncatedAt)).toBeLessThanOrEqual(Date.now());
+    // One task succeeds, the other fails on a null key: Spark aborts the job.
+    const good = Array.from({ length: 30 }, (_, i): PlainValue[] => [BigInt(1000 + i), "new"]);
+    const ok = await connector.write({ options, schema, writePlan, task: { partitionId: 0, taskAttemptId: 0, batchId: 0 }, batches: fromBatches([toBatch(schema, good)]), signal: fresh() });
+    const failed = await rejection(
+      connector.write({ options, schema, writePlan, task: { partitionId: 1, taskAttemptId: 1, batchId: 0 }, batches: fromBatches([toBatch(schema, [[null, "bad"]])]), signal: fresh() }),
+    );
+    expect(failed.errorClass).toBe("KEY_VALUE_NULL");
+    const detail = await connector.abortWrite({ options, writePlan, taskResults: [ok], batchId: 0, signal: fresh() });
+    expect(detail).toContain(`Table '${table}' was TRUNCATED for mode("overwrite") at ${plan.overwrite!.truncatedAt} (120 items deleted) before this write failed`);
+    expect(detail).toContain("wrote 30 and deleted 0");
+    // The table holds exactly what the finished task wrote.
+    const after = await readDataFrame(opts(table, { consistent_read: "true" }));
+    expect(after.rows.sort((a, b) => Number(a.id) - Number(b.id))).toEqual(good.map(([id, v]) => ({ id, v })));
+  });
+
+  it("writes every row of composite keys whose parts contain NUL", async () => {
+    const table = uniqueTable("nul-keys");
+    await createTable(table, ["h", "S"], ["r", "S"]);
+    const schema = new Schema([new Field("h", new Utf8()), new Field("r", new Utf8()), new Field("v", new Int64())]);
+    const rows: PlainValue[][] = [
+      ["a\u0000Sb", "c", 1n],
+      ["a", "b\u0000Sc", 2n],
+      ["a\u0000b", "c", 3n],
+      ["a", "b\u0000c", 4n],
+      ["ab", "c", 5n],
+      ["a", "bc", 6n],
+    ];
+    const [result] = await writeDataFrame(opts(table), schema, [[toBatch(schema, rows)]]);
+    expect(result!.rowsWritten).toBe(6);
+    const items = (await raw.send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items!;
+    const stored = items.map((item) => [item.h!.S, item.r!.S, BigInt(item.v!.N!)]).sort((a, b) => Number(a[2]) - Number(b[2]));
+    expect(stored).toEqual(rows);
+  });
+
+  it("writes and reads a table named by its ARN", async () => {
+    const table = uniqueTable("arn");
+    await createTable(table, ["id", "N"]);
+    const arn = (await raw.send(new DescribeTableCommand({ TableName: table }))).Table!.TableArn!;
+    expect(arn).toMatch(/^arn:aws:dynamodb:/);
+    const schema = new Schema([new Field("id", new Int64()), new Field("v", new Utf8())]);
+    const rows = Array.from({ length: 260 }, (_, i): PlainValue[] => [BigInt(i), `v${i}`]);
+    const results = await writeDataFrame(opts(arn), schema, [[toBatch(schema, rows.slice(0, 130))], [toBatch(schema, rows.slice(130))]]);
+    expect(results.reduce((n, r) => n + r.rowsWritten, 0)).toBe(260);
+    const read = await readDataFrame(opts(arn, { consistent_read: "true" }), schema);
+    expect(read.rows.sort((a, b) => Number(a.id) - Number(b.id))).toEqual(rows.map(([id, v]) => ({ id, v })));
+  });
+
   it("rejects a write whose DataFrame lacks a key column, before writing anything", async () => {
     const table = uniqueTable("keys");
     await createTable(table, ["id", "S"], ["ts", "N"]);
