@@ -278,14 +278,19 @@ export function describeRequest(opcode: number, body: Buffer): RequestInfo {
   const info: RequestInfo = { consistency: undefined, texts: [], ids: [], batchType: undefined };
   try {
     let at = 0;
+    const need = (n: number) => {
+      if (n < 0 || at + n > body.length) throw new RangeError("body cut short");
+    };
     const longString = () => {
       const n = body.readInt32BE(at);
+      need(4 + n);
       const text = body.toString("utf8", at + 4, at + 4 + n);
       at += 4 + n;
       return text;
     };
     const shortBytes = () => {
       const n = body.readUInt16BE(at);
+      need(2 + n);
       const hex = body.toString("hex", at + 2, at + 2 + n);
       at += 2 + n;
       return hex;
