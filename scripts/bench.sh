@@ -18,6 +18,9 @@
 # would slow whichever path runs first), and the Spark path with BENCH_WARMUP_ROWS (200000)
 # rows once per Spark application (its first job pays for Spark's JIT, the Python worker
 # daemons and the service's start: start-up, not throughput).
+# BENCH_LATENCY_MS=N (default 0: none) puts the fault proxy (dist/fault-proxy.cjs, plain TCP)
+# between BOTH paths and the database, adding N ms to every chunk each way, so the figures
+# show behaviour closer to a real network (a request then costs at least 2N ms more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +33,8 @@ cassandra_concurrency=${BENCH_CASSANDRA_CONCURRENCY:-100}
 cassandra_splits=${BENCH_CASSANDRA_SPLITS:-8}
 warmup_rows=${BENCH_WARMUP_ROWS:-200000}
 database_warmup_rows=${BENCH_DATABASE_WARMUP_ROWS:-1000000}
+latency_ms=${BENCH_LATENCY_MS:-0}
+[[ "$latency_ms" =~ ^[0-9]+$ ]] || { echo "bench: BENCH_LATENCY_MS must be a whole number of milliseconds, got '$latency_ms'" >&2; exit 2; }
 
 for database in ${databases//,/ }; do
   case "$database" in
@@ -46,13 +51,25 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 dynamodb_state="$root/.local/bench-dynamodb"
 cassandra_state="$root/.local/bench-cassandra"
 runtime=$(mktemp -d /tmp/spark-conduit-bench.XXXXXX)
+proxy_pids=()
 cleanup() {
+  for pid in "${proxy_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python -m spark_conduit stop >/dev/null 2>&1 || true
   if wants dynamodb; then node scripts/local-dynamodb.mjs stop --state-dir "$dynamodb_state" >/dev/null 2>&1 || true; fi
   if wants cassandra; then node scripts/local-cassandra.mjs stop --state-dir "$cassandra_state" >/dev/null 2>&1 || true; fi
   rm -rf "$runtime"
 }
 trap cleanup EXIT
+
+# Starts a latency proxy to $1 (HOST:PORT) and sets `proxied` to its HOST:PORT. Not run in a
+# $(...) subshell, so cleanup knows its pid; it also stops by itself after 4 hours at the latest.
+start_latency_proxy() {
+  local out="$runtime/proxy-${#proxy_pids[@]}.json"
+  node dist/fault-proxy.cjs --protocol tcp --target "$1" --latency-ms "$latency_ms" --max-seconds 14400 >"$out" &
+  proxy_pids+=($!)
+  for _ in $(seq 100); do [[ -s "$out" ]] && break; sleep 0.1; done
+  proxied=$(node -e 'const p = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${p.host}:${p.port}`)' "$out")
+}
 
 # Prints one database's figures: $2 and $4 are the direct runs before and after the Spark
 # run $3 (JSON lines). The ceiling in each direction is the faster of the two direct runs, so
@@ -78,6 +95,12 @@ if wants dynamodb; then
   endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-6g} node scripts/local-dynamodb.mjs start --state-dir "$dynamodb_state")
   echo "DynamoDB Local at $endpoint; $partitions Spark tasks x $write_concurrency requests in flight; $segments scan segments, $partitions at a time"
   node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$database_warmup_rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions" --table bench_warmup >/dev/null
+  # The database warms up directly; the measured runs go through the proxy.
+  if [[ "$latency_ms" != 0 ]]; then
+    start_latency_proxy "${endpoint#http://}"
+    endpoint="http://$proxied"
+    echo "  both paths through the latency proxy at $endpoint (+${latency_ms} ms each way)"
+  fi
   for rows in "${sizes[@]}"; do
     direct() { node bench/direct-dynamodb.mjs --endpoint "$endpoint" --rows "$rows" --concurrency $((partitions * write_concurrency)) --segments "$segments" --read-concurrency "$partitions"; }
     before=$(direct)
@@ -100,6 +123,12 @@ if wants cassandra; then
   CASSANDRA_LOCAL_DC=$(field localDataCenter)
   echo "Cassandra $(field version) at $CASSANDRA_HOST:$CASSANDRA_PORT; $partitions Spark tasks x $cassandra_concurrency requests in flight; $cassandra_splits token ranges, $partitions at a time"
   node bench/direct-cassandra.mjs --rows "$database_warmup_rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions" --table bench_warmup >/dev/null
+  if [[ "$latency_ms" != 0 ]]; then
+    start_latency_proxy "$CASSANDRA_HOST:$CASSANDRA_PORT"
+    CASSANDRA_HOST=${proxied%:*}
+    CASSANDRA_PORT=${proxied##*:}
+    echo "  both paths through the latency proxy at $proxied (+${latency_ms} ms each way)"
+  fi
   for rows in "${sizes[@]}"; do
     direct() { node bench/direct-cassandra.mjs --rows "$rows" --concurrency $((partitions * cassandra_concurrency)) --splits "$cassandra_splits" --read-concurrency "$partitions"; }
     before=$(direct)
