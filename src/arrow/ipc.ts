@@ -27,20 +27,41 @@ export function encodeBatch(batch: RecordBatch): Uint8Array {
   return tableToIPC(new Table([batch]), "stream");
 }
 
-/** Decodes every batch of one IPC stream (zero or more). */
-export function decodeBatches(bytes: Uint8Array): RecordBatch[] {
+/**
+ * Decodes every batch of one IPC stream (zero or more). With `expected` (the schema a
+ * write's header announced), a batch whose columns differ is refused: connectors convert
+ * by the planned types and must not meet others.
+ */
+export function decodeBatches(bytes: Uint8Array, expected?: Schema): RecordBatch[] {
+  let batches: RecordBatch[];
   try {
     verifyIpcStream(bytes);
     const reader = RecordBatchReader.from(bytes);
-    const batches: RecordBatch[] = [];
+    batches = [];
     for (const batch of reader) {
       checkBatchBounds(batch, bytes.length);
       batches.push(batch);
     }
-    return batches;
   } catch (cause) {
     throw invalidArgument("ARROW_DECODE_FAILED", `An Arrow record batch sent by the client could not be decoded: ${reason(cause)}.`, {}, cause);
   }
+  if (expected) for (const batch of batches) checkSameColumns(batch.schema, expected);
+  return batches;
+}
+
+function columnsText(schema: Schema): string {
+  return schema.fields.map((f) => `${f.name} ${String(f.type)}`).join(", ");
+}
+
+function checkSameColumns(actual: Schema, expected: Schema): void {
+  // Names and kinds of type only: time zones and child field names may be spelled differently by Spark and pyarrow.
+  const same = actual.fields.length === expected.fields.length && actual.fields.every((f, i) => f.name === expected.fields[i]!.name && f.typeId === expected.fields[i]!.typeId);
+  if (same) return;
+  throw invalidArgument(
+    "BATCH_SCHEMA_MISMATCH",
+    `A record batch has the columns (${columnsText(actual)}) but the write's header announced (${columnsText(expected)}); every batch of a write must have the schema its header carries.`,
+    { expected: columnsText(expected), actual: columnsText(actual) },
+  );
 }
 
 /** The decoder's own words, short, when they say which part of the bytes is wrong (not a JavaScript TypeError about `undefined`). */

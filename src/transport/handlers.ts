@@ -211,7 +211,7 @@ export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceI
           const next = await messages.next();
           if (next.done) return;
           if (next.value.header) throw invalidArgument("WRITE_HEADER_REPEATED", "A Write stream carries exactly one header, as its first message.");
-          for (const batch of decodeBatches(next.value.arrowBatch ?? Buffer.alloc(0))) yield batch;
+          for (const batch of decodeBatches(next.value.arrowBatch ?? Buffer.alloc(0), schema)) yield batch;
         }
       }
       const result = await connector.write({
