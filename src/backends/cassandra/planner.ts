@@ -36,6 +36,8 @@ import type { DescribeResult } from "../../core/connector.js";
 import { decodeDescriptor, encodeDescriptor } from "../../core/descriptor.js";
 import { closestMatch } from "../../core/did-you-mean.js";
 import { ConduitError, failedPrecondition, invalidArgument } from "../../core/errors.js";
+import { checkDeleteFlagColumn } from "../../core/delete-flag.js";
+import { checkDistinctColumnNames } from "../../arrow/schema-checks.js";
 import type { Logger } from "../../core/logger.js";
 import { describeType } from "../../arrow/values.js";
 import type { CassandraApi, ClientConfig, ColumnDef, TableDef } from "./client.js";
@@ -293,6 +295,7 @@ function columnList(schema: Schema): string {
  */
 export async function planWriteTarget(ctx: PlanContext, options: CassandraOptions, schema: Schema, overwrite: boolean, streaming: boolean): Promise<Uint8Array> {
   const where = `${options.keyspace}.${options.table}`;
+  checkDistinctColumnNames(schema, where);
   if (overwrite && streaming) {
     throw failedPrecondition(
       "STREAMING_OVERWRITE_UNSUPPORTED",
@@ -328,6 +331,7 @@ export async function planWriteTarget(ctx: PlanContext, options: CassandraOption
         { option: "delete_flag_column", column: flagColumn, columns: columnList(schema), suggestion: suggestion ?? "" },
       );
     }
+    checkDeleteFlagColumn(flagColumn, schema.fields.find((f) => f.name === flagColumn)!.type, options.delete_flag_value, where);
     if (keyColumns.includes(flagColumn)) {
       throw invalidArgument(
         "DELETE_FLAG_COLUMN_IS_KEY",

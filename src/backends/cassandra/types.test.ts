@@ -33,6 +33,7 @@ import { BatchBuilder } from "../../arrow/batch-builder.js";
 import { columnReader } from "../../arrow/column-reader.js";
 import { driverType, encoder } from "./test-fakes.js";
 import { arrowTypeOf, cellSerializer, cqlTypeText, decimalOfBigDecimal, driverInteger, fromDriverType, mayReject, parseTime, quoteIdentifier, readConverter, scalar, writeConverter, type CqlType, type RowPosition } from "./types.js";
+import { checkValueSizes, MAX_VALUE_BYTES } from "./types.js";
 
 const { types } = cassandra;
 const dt = types.dataTypes;
@@ -498,5 +499,22 @@ describe("writes: Arrow values serialized straight to CQL bytes", () => {
       [new Struct([new Field("a", new Int32(), true), new Field("b", new Utf8(), true)]), tuple, [{ a: 1, b: "x" }]],
     ];
     for (const [arrow, cql, values] of none) expect(cellSerializer(column(arrow, values).data[0]!, cql), `${describeType(arrow)} -> ${cqlTypeText(cql)}`).toBeUndefined();
+  });
+});
+
+describe("checkValueSizes", () => {
+  it("refuses a text or blob value over 16 MiB, naming the column and row", () => {
+    const builder = new BatchBuilder(new Schema([new Field("data", new Binary(), true)]));
+    builder.appendRow([new Uint8Array(3)]);
+    builder.appendRow([new Uint8Array(MAX_VALUE_BYTES + 1)]);
+    const vector = builder.flush().getChildAt(0)!;
+    expect(() => checkValueSizes(vector, "data", "ks.t", 2, 10)).toThrow(expect.objectContaining({ errorClass: "VALUE_TOO_LARGE", parameters: expect.objectContaining({ column: "data", row: "11" }) }));
+  });
+
+  it("lets values up to the limit through", () => {
+    const builder = new BatchBuilder(new Schema([new Field("s", new Utf8(), true)]));
+    builder.appendRow(["x".repeat(1000)]);
+    builder.appendRow([null]);
+    expect(() => checkValueSizes(builder.flush().getChildAt(0)!, "s", "ks.t", 0, 0)).not.toThrow();
   });
 });

@@ -67,6 +67,7 @@ import {
   TimeUnit,
   Type,
   Utf8,
+  type Vector,
 } from "apache-arrow";
 import { closestMatch } from "../../core/did-you-mean.js";
 import { ConduitError, invalidArgument } from "../../core/errors.js";
@@ -1299,4 +1300,38 @@ export function cellSerializer(data: Data, cql: CqlType): CellSerializer | undef
   const bytes = arena.bytes;
   if (valid) return (i) => (valid(i) ? bytes.subarray(ends[i]!, ends[i + 1]!) : null);
   return (i) => bytes.subarray(ends[i]!, ends[i + 1]!);
+}
+
+// ---------------------------------------------------------------------------------------
+// Value size: Cassandra refuses a request over 16 MiB (native_transport_max_request_data
+// and half of the default commitlog segment, the largest mutation) only once it arrives,
+// after other rows of the batch were written; finding such a value first names it.
+// ---------------------------------------------------------------------------------------
+
+/** The largest text or blob value the writer sends: Cassandra's default request and mutation limit. */
+export const MAX_VALUE_BYTES = 16 * 1024 * 1024;
+
+/** Throws VALUE_TOO_LARGE for the first top-level text or blob value of `vector` over MAX_VALUE_BYTES. */
+export function checkValueSizes(vector: Vector, column: string, table: string, partition: number, firstRow: number): void {
+  const typeId = vector.type.typeId;
+  if (typeId !== Type.Utf8 && typeId !== Type.Binary && typeId !== Type.LargeUtf8 && typeId !== Type.LargeBinary) return;
+  let base = 0;
+  for (const data of vector.data) {
+    const offsets = data.valueOffsets as Int32Array | BigInt64Array;
+    // Nothing in this chunk can be over the limit when all its values together are not.
+    if (Number(offsets[data.length]) - Number(offsets[0]) > MAX_VALUE_BYTES) {
+      for (let i = 0; i < data.length; i++) {
+        const bytes = Number(offsets[i + 1]) - Number(offsets[i]);
+        if (bytes > MAX_VALUE_BYTES) {
+          const row = firstRow + base + i;
+          throw invalidArgument(
+            "VALUE_TOO_LARGE",
+            `Column '${column}' holds a value of ${bytes} bytes in row ${row} of task ${partition}, over the ${MAX_VALUE_BYTES} bytes (16 MiB) Cassandra accepts in one request by default, so ${table} cannot take it. No row of this Arrow batch was written. Store large objects elsewhere and keep a reference, or split the value.`,
+            { column, table, row: String(row), partition: String(partition), bytes: String(bytes) },
+          );
+        }
+      }
+    }
+    base += data.length;
+  }
 }

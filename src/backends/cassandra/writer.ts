@@ -53,7 +53,7 @@ import type { CassandraApi, ExecuteOptions, Statement } from "./client.js";
 import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
-import { cellSerializer, mayReject, quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
+import { cellSerializer, checkValueSizes, mayReject, quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
 import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** Statements of one UNLOGGED batch at most. */
@@ -458,6 +458,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
       // value run here (their results are dropped); the others cannot fail.
       plan.columns.forEach((c, i) => {
         if (keySet.has(c.name)) checkKeyColumn(vectors[i]!, c.name, plan.partitionKey.length === 1 && plan.partitionKey[0] === c.name, plan, partitionId, firstRow);
+        checkValueSizes(vectors[i]!, c.name, `${plan.keyspace}.${plan.table}`, partitionId, firstRow);
       });
       if (rejecting.length > 0) {
         for (let r = 0; r < rows; r++) {

@@ -24,6 +24,7 @@ import type { DescribeResult } from "../../core/connector.js";
 import { decodeDescriptor, encodeDescriptor } from "../../core/descriptor.js";
 import { closestMatch } from "../../core/did-you-mean.js";
 import { ConduitError, failedPrecondition, invalidArgument } from "../../core/errors.js";
+import { checkDeleteFlagColumn } from "../../core/delete-flag.js";
 import type { Logger } from "../../core/logger.js";
 import { describeType } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
@@ -309,6 +310,7 @@ export async function planWriteTarget(
   if (flagColumn !== undefined && !findColumn(schema, flagColumn)) {
     throw missingColumn(schema, flagColumn, "DELETE_FLAG_COLUMN_MISSING", "named by option 'delete_flag_column' for writes to", table);
   }
+  if (flagColumn !== undefined) checkDeleteFlagColumn(flagColumn, findColumn(schema, flagColumn)!.type, options.delete_flag_value, `DynamoDB table '${table}'`);
   checkWriteSchema(schema, new Set(flagColumn === undefined ? [] : [flagColumn]));
 
   let info: TableInfo;

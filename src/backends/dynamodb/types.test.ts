@@ -26,6 +26,7 @@ import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { ConduitError } from "../../core/errors.js";
 import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
 import { BatchBuilder } from "../../arrow/batch-builder.js";
+import { checkItemSize, MAX_ITEM_BYTES } from "./types.js";
 import {
   attributeToPlain,
   checkReadSchema,
@@ -400,5 +401,28 @@ describe("SchemaInferrer", () => {
     ];
     expect(schema.fields.map((f) => f.name)).toEqual(["id", "n", "nested", "tags", "v"]);
     expect(rows).toEqual(plain);
+  });
+});
+
+describe("checkItemSize", () => {
+  it("refuses an item certainly over 400 KB, naming its key and largest attribute", () => {
+    const item = { id: { S: "big-1" }, name: { S: "Alice" }, bio: { S: "x".repeat(MAX_ITEM_BYTES) } };
+    expect(() => checkItemSize(item, ["id"], "users", 7)).toThrow(ConduitError);
+    try {
+      checkItemSize(item, ["id"], "users", 7);
+    } catch (error) {
+      expect(error).toMatchObject({ errorClass: "ITEM_TOO_LARGE", parameters: { table: "users", column: "bio", key: "id=big-1", row: "7" } });
+      expect((error as Error).message).toContain("'bio'");
+    }
+  });
+
+  it("counts multi-byte characters, attribute names and nested values", () => {
+    expect(() => checkItemSize({ id: { S: "a" }, s: { S: "é".repeat(MAX_ITEM_BYTES / 2 + 1) } }, ["id"], "t", 0)).toThrow(/ITEM_TOO_LARGE|at least/);
+    const nested = { id: { S: "a" }, l: { L: [{ B: new Uint8Array(MAX_ITEM_BYTES / 2) }, { M: { k: { B: new Uint8Array(MAX_ITEM_BYTES / 2) } } }] } };
+    expect(() => checkItemSize(nested, ["id"], "t", 0)).toThrow(/400 KB/);
+  });
+
+  it("lets items up to the limit through", () => {
+    expect(() => checkItemSize({ id: { S: "a" }, n: { N: "12345" }, b: { BOOL: true }, s: { S: "x".repeat(MAX_ITEM_BYTES - 100) } }, ["id"], "t", 0)).not.toThrow();
   });
 });

@@ -16,6 +16,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { Binary, Bool, DataType, Field, Float64, Int64, List, Map_, Schema, Struct, Type, Utf8 } from "apache-arrow";
 import { invalidArgument } from "../../core/errors.js";
+import { checkDistinctColumnNames } from "../../arrow/schema-checks.js";
 import { DecimalValue, describeType, type PlainValue } from "../../arrow/values.js";
 
 export type Item = Record<string, AttributeValue>;
@@ -77,6 +78,7 @@ export function checkReadSchema(schema: Schema): void {
 
 /** Throws UNSUPPORTED_COLUMN_TYPE for the first column that cannot be written. */
 export function checkWriteSchema(schema: Schema, skip: ReadonlySet<string> = new Set()): void {
+  checkDistinctColumnNames(schema, "a DynamoDB table");
   for (const field of schema.fields) if (!skip.has(field.name)) checkType(field.type, field.name, "write");
 }
 
@@ -587,4 +589,59 @@ export class SchemaInferrer {
     const fields = names.map((name) => new Field(name, toArrowType(this.columns.get(name)!, name, warnings), true));
     return { schema: new Schema(fields), warnings };
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Item size (DynamoDB refuses items over 400 KB; finding them before sending keeps a
+// bad row from failing a request that carries good rows, and lets the error name it)
+// ---------------------------------------------------------------------------------------
+
+/** DynamoDB's item size limit: 400 KB, attribute names included. */
+export const MAX_ITEM_BYTES = 400 * 1024;
+
+const utf8 = new TextEncoder();
+
+function utf8Length(text: string): number {
+  // Cheap bounds first: every UTF-16 unit is 1 to 3 UTF-8 bytes.
+  return text.length * 3 <= MAX_ITEM_BYTES ? text.length : utf8.encode(text).length;
+}
+
+/**
+ * A lower bound of an attribute value's size as DynamoDB counts it (strings and binaries
+ * exactly, numbers as one byte per two digits plus one, 3 bytes per list or map), so an
+ * item it finds too large is certainly refused.
+ */
+function valueSize(av: AttributeValue): number {
+  if (av.S !== undefined) return utf8Length(av.S);
+  if (av.B !== undefined) return av.B.length;
+  if (av.N !== undefined) return Math.ceil(av.N.replace(/[^0-9]/g, "").replace(/^0+/, "").length / 2) + 1;
+  if (av.BOOL !== undefined || av.NULL !== undefined) return 1;
+  if (av.L !== undefined) return av.L.reduce((sum, v) => sum + valueSize(v), 3);
+  if (av.M !== undefined) return Object.entries(av.M).reduce((sum, [k, v]) => sum + utf8Length(k) + valueSize(v), 3);
+  if (av.SS !== undefined) return av.SS.reduce((sum, v) => sum + utf8Length(v), 0);
+  if (av.NS !== undefined) return av.NS.reduce((sum, v) => sum + Math.ceil(v.length / 2) + 1, 0);
+  if (av.BS !== undefined) return av.BS.reduce((sum, v) => sum + v.length, 0);
+  return 0;
+}
+
+/** Throws ITEM_TOO_LARGE naming the item's key and its largest attribute when the item is certainly over 400 KB. */
+export function checkItemSize(item: Item, keyNames: readonly string[], table: string, row: number): void {
+  let total = 0;
+  let largest = "";
+  let largestSize = -1;
+  for (const [name, av] of Object.entries(item)) {
+    const size = utf8Length(name) + valueSize(av);
+    total += size;
+    if (size > largestSize) {
+      largest = name;
+      largestSize = size;
+    }
+  }
+  if (total <= MAX_ITEM_BYTES) return;
+  const key = keyNames.map((k) => `${k}=${preview(attributeText(item[k] ?? { NULL: true }))}`).join(", ");
+  throw invalidArgument(
+    "ITEM_TOO_LARGE",
+    `The item ${key} (row ${row}) for table '${table}' is at least ${total} bytes; DynamoDB items are limited to ${MAX_ITEM_BYTES} bytes (400 KB), attribute names included. Its largest attribute is '${largest}' (${largestSize} bytes): shorten it or store it elsewhere (e.g. S3) and keep a reference.`,
+    { table, column: largest, key, row: String(row), bytes: String(total) },
+  );
 }

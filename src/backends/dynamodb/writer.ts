@@ -30,7 +30,7 @@ import type { Clock } from "../../core/clock.js";
 import type { DynamoDbApi } from "./client.js";
 import { cancelled, isAbort, isRetryable, translateDynamoDbError, type ErrorContext } from "./errors.js";
 import type { KeyDef, WritePlan } from "./planner.js";
-import { plainToAttribute, type Item } from "./types.js";
+import { checkItemSize, plainToAttribute, type Item } from "./types.js";
 import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** DynamoDB's limit of items per BatchWriteItem request. */
@@ -339,6 +339,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
     logger: input.logger,
   });
   const keys = plan.rangeKey ? [plan.hashKey, plan.rangeKey] : [plan.hashKey];
+  const keyNames = keys.map((k) => k.name);
   const flagColumn = plan.deleteFlag?.column;
   const flagValue = plan.deleteFlag?.value;
   let rowIndex = 0;
@@ -355,6 +356,9 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
       const valueFields = batch.schema.fields.map((field, index) => ({ field, index })).filter(({ field }) => field.name !== flagColumn);
       const vectors = valueFields.map(({ index }) => batch.getChildAt(index)!);
       const columns = vectors.map(readColumn);
+      // Every row of the batch is converted and size-checked before any is queued, so a bad
+      // value or an item over 400 KB writes none of its batch's rows (as a bad key does).
+      const operations: Array<{ keyText: string; item: Item; remove: boolean }> = [];
       for (let r = 0; r < batch.numRows; r++, rowIndex++) {
         const keyItem: Item = {};
         let keyText = "";
@@ -370,7 +374,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
         if (flags !== undefined) {
           const matches = isDeleteValue(flags[r]!, flagValue!, flagVector!.type);
           if (matches) {
-            await writer.delete(keyText, keyItem);
+            operations.push({ keyText, item: keyItem, remove: true });
             continue;
           }
         }
@@ -381,8 +385,10 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
           const name = valueFields[c]!.field.name;
           item[name] = keyItem[name] ?? plainToAttribute(value, vectors[c]!.type, name);
         }
-        await writer.put(keyText, item);
+        checkItemSize(item, keyNames, plan.table, rowIndex);
+        operations.push({ keyText, item, remove: false });
       }
+      for (const { keyText, item, remove } of operations) await (remove ? writer.delete(keyText, item) : writer.put(keyText, item));
     }
     await writer.flush();
   } catch (error) {
