@@ -2,7 +2,7 @@
 DynamoDB and Cassandra, through real PySpark with task retries (``local[2,4]``).
 
 One Spark driver (tests/e2e/spark_jobs/fault_driver.py, a separate process) writes a
-generated table (40,000 rows for DynamoDB, 100,000 for Cassandra) in 2 tasks, then reads
+generated table (20,000 rows for DynamoDB, 50,000 for Cassandra) in 2 tasks, then reads
 it back in 2 tasks into parquet. While each job is demonstrably half way (rows in the
 table, fewer than all; rows read, fewer than all) the test kills the service. The tasks
 fail with SERVICE_UNAVAILABLE, Spark runs them again, the shim starts a new service, and:
@@ -39,8 +39,8 @@ from fault_jobs import (
 
 # DynamoDB Local writes a few thousand rows/s on two shared cores; Cassandra is faster and
 # its job is throttled instead.
-DYNAMODB_ROWS = 40_000
-CASSANDRA_ROWS = 100_000
+DYNAMODB_ROWS = 20_000
+CASSANDRA_ROWS = 50_000
 JOB_TIMEOUT = 300
 
 
@@ -139,7 +139,9 @@ def test_dynamodb_service_killed_mid_write_and_mid_read(dynamodb, tmp_path):
             tmp_path,
             "dynamodb",
             options,
-            {"total_segments": "2"},
+            # Small pages: the read takes many round trips, so the kill finds it streaming
+            # (a whole fast partition would otherwise fit in the buffers between processes).
+            {"total_segments": "2", "read_page_size": "50"},
             lambda: dynamodb_count(dynamodb.endpoint, table),
             lambda: dynamodb_table(dynamodb.endpoint, table),
             rows=DYNAMODB_ROWS,
@@ -165,7 +167,7 @@ def test_cassandra_service_killed_mid_write_and_mid_read(cassandra, faults_keysp
             tmp_path,
             "pycassandra",
             options,
-            {},
+            {"read_partitions": "2", "read_page_size": "20"},
             lambda: cassandra.count(faults_keyspace, table),
             lambda: cassandra_table(cassandra, faults_keyspace, table),
             rows=CASSANDRA_ROWS,

@@ -41,11 +41,12 @@ from fault_jobs import (
     wait_for,
 )
 
-FILES = 10
+FILES = 6
 ROWS_PER_FILE = 3000
 FILES_PER_TRIGGER = 2
 ROWS_PER_BATCH = ROWS_PER_FILE * FILES_PER_TRIGGER
 TOTAL = FILES * ROWS_PER_FILE
+BATCHES = FILES // FILES_PER_TRIGGER  # batch 0 commits, 1 is killed, 2 meets a service kill
 JOB_TIMEOUT = 300
 
 
@@ -84,7 +85,7 @@ def _scenario(tmp_path: Path, fmt: str, options: dict, count, table_rows) -> dic
             "checkpoint": str(checkpoint),
             "files_per_trigger": FILES_PER_TRIGGER,
             "arrow_batch_rows": 500,
-            "throttle_seconds": 0.4,
+            "throttle_seconds": 0.25,
             "progress_file": str(progress_file),
             "result_file": str(tmp_path / f"{run}.result.json"),
             "spark_dir": str(tmp_path / f"spark-{run}"),
@@ -102,6 +103,8 @@ def _scenario(tmp_path: Path, fmt: str, options: dict, count, table_rows) -> dic
                 if not done:
                     return None
                 batch = max(done) + 1
+                if batch >= BATCHES - 1:
+                    pytest.fail(f"missed the chance to kill the driver before the last micro-batch ({batch})")
                 rows = Progress.load(progress_file).rows("stream", batch)
                 return batch if ROWS_PER_BATCH // 3 <= rows < ROWS_PER_BATCH else None
 
@@ -141,8 +144,8 @@ def _scenario(tmp_path: Path, fmt: str, options: dict, count, table_rows) -> dic
     assert result["exception"] is None and not result["timed_out"], result
     restarted = [b["batchId"] for b in result["batches"]]
     assert restarted[0] == killed_batch, f"the restart did not replay batch {killed_batch}: {restarted}"
-    assert restarted == list(range(killed_batch, FILES // FILES_PER_TRIGGER)), restarted
-    assert _batch_ids(checkpoint / "commits") == set(range(FILES // FILES_PER_TRIGGER))
+    assert restarted == list(range(killed_batch, BATCHES)), restarted
+    assert _batch_ids(checkpoint / "commits") == set(range(BATCHES))
     assert killed_service == service_before
     assert service_after is not None and service_after != killed_service
     assert progress.retried("stream", service_killed_batch), "no task of the micro-batch was retried"
