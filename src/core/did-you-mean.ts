@@ -1,9 +1,16 @@
+const MAX_INPUT_LENGTH = 256;
+
 /** Suggests the closest known name for a misspelled one (option names, column names). */
 export function closestMatch(input: string, candidates: Iterable<string>, maxDistance = 3): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
+  // Names are short; a long input (a corrupt or hostile request) gets no suggestion, and
+  // candidates whose length alone puts them out of reach are skipped: the distance table
+  // is length x length, so a megabyte-long key would otherwise cost gigabytes.
+  if (input.length > MAX_INPUT_LENGTH) return undefined;
   const needle = input.toLowerCase();
   for (const candidate of candidates) {
+    if (Math.abs(candidate.length - needle.length) > maxDistance) continue;
     const distance = editDistance(needle, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;

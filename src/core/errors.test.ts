@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { closestMatch, editDistance } from "./did-you-mean.js";
 import { decodeDescriptor, encodeDescriptor } from "./descriptor.js";
-import { ConduitError, redactSecrets, toConduitError } from "./errors.js";
+import { clip, ConduitError, redactSecrets, toConduitError } from "./errors.js";
 
 describe("errors", () => {
   it("keeps code, class, parameters and cause", () => {
@@ -33,5 +33,19 @@ describe("descriptors", () => {
     expect(decodeDescriptor<{ segment: number }>("scan-segment", bytes).segment).toBe(2);
     expect(() => decodeDescriptor("write-plan", bytes)).toThrow(/Expected a version 1 'write-plan' descriptor/);
     expect(() => decodeDescriptor("scan-segment", new TextEncoder().encode("{"))).toThrow(/not valid JSON/);
+  });
+});
+
+describe("input a client can make arbitrarily long", () => {
+  it("clip escapes control characters and cuts long text, saying how long it was", () => {
+    expect(clip("tab\there")).toBe("tab\\u0009here");
+    expect(clip("x".repeat(1_000_000))).toBe(`${"x".repeat(100)}... (1000000 characters)`);
+  });
+
+  it("closestMatch stays cheap for a megabyte-long name and still suggests for short ones", () => {
+    const started = performance.now();
+    expect(closestMatch("x".repeat(1_000_000), ["table_name", "aws_region"])).toBeUndefined();
+    expect(closestMatch("table_nam", ["table_name", "aws_region", "x".repeat(100_000)])).toBe("table_name");
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 });

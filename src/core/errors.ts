@@ -86,3 +86,13 @@ export function toConduitError(error: unknown, context: string): ConduitError {
 export function redactSecrets(text: string): string {
   return redactText(text);
 }
+
+/**
+ * Client-supplied text (a format, an option name or value) as it may appear in a message:
+ * control characters escaped, and cut to `max` characters so a corrupt request cannot
+ * make a megabyte-long error.
+ */
+export function clip(text: string, max = 100): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escaped.length > max ? `${escaped.slice(0, max)}... (${text.length} characters)` : escaped;
+}

@@ -5,7 +5,7 @@
  * rendered from the same declarations.
  */
 import { closestMatch } from "../core/did-you-mean.js";
-import { invalidArgument } from "../core/errors.js";
+import { clip, invalidArgument } from "../core/errors.js";
 
 /** Which operation an option is for. Options of the other direction are accepted and ignored. */
 export type OptionScope = "read" | "write" | "both";
@@ -55,10 +55,10 @@ function spec<T>(kind: OptionSpec<T>["kind"], init: CommonInit<T>, parse: (raw: 
 }
 
 function badValue(name: string, raw: string, expected: string, secret = false): never {
-  const shown = secret ? "(hidden)" : `'${raw}'`;
+  const shown = secret ? "(hidden)" : `'${clip(raw)}'`;
   throw invalidArgument("OPTION_INVALID_VALUE", `Option '${name}' has the invalid value ${shown}: expected ${expected}.`, {
     option: name,
-    value: secret ? "" : raw,
+    value: secret ? "" : clip(raw),
     expected,
   });
 }
@@ -155,10 +155,10 @@ export class OptionRegistry<S extends OptionSpecs> {
         const suggestion = closestMatch(key, Object.keys(this.specs));
         throw invalidArgument(
           "OPTION_UNKNOWN",
-          `Unknown option '${rawKey}' for format '${this.format}'.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Known options: ${Object.keys(this.specs)
+          `Unknown option '${clip(rawKey)}' for format '${this.format}'.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Known options: ${Object.keys(this.specs)
             .filter((k) => !this.specs[k]!.clientSide)
             .join(", ")}.`,
-          { option: rawKey, format: this.format, suggestion: suggestion ?? "" },
+          { option: clip(rawKey), format: this.format, suggestion: suggestion ?? "" },
         );
       }
       seen.add(key);

@@ -8,7 +8,7 @@ import type { RecordBatch } from "apache-arrow";
 import { decodeBatches, decodeSchema, encodeBatch, encodeSchema } from "../arrow/ipc.js";
 import type { Connector, WriteResult } from "../core/connector.js";
 import { closestMatch } from "../core/did-you-mean.js";
-import { ConduitError, invalidArgument } from "../core/errors.js";
+import { clip, ConduitError, invalidArgument } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { DescribeRequest, FinishWriteRequest, PlanReadRequest, PlanWriteRequest, ReadRequest, WriteRequest, WriteResponse } from "./proto.js";
 import { toServiceError } from "./status.js";
@@ -103,8 +103,8 @@ function connectorFor(ctx: HandlerContext, format: string): Connector {
   const suggestion = closestMatch(format, ctx.connectors.keys());
   throw invalidArgument(
     "FORMAT_UNKNOWN",
-    `This service has no connector for format '${format}'.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Available: ${[...ctx.connectors.keys()].join(", ")}.`,
-    { format },
+    `This service has no connector for format '${clip(format)}'.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Available: ${[...ctx.connectors.keys()].join(", ")}.`,
+    { format: clip(format) },
   );
 }
 

@@ -26,6 +26,7 @@ import { decodeDescriptor, encodeDescriptor } from "../../src/core/descriptor.js
 import { silentLogger } from "../../src/core/logger.js";
 import { OptionRegistry } from "../../src/options/registry.js";
 import { findProtoDir } from "../../src/transport/proto.js";
+import { createConnectors } from "../../src/backends/index.js";
 import { startServer, type RunningServer } from "../../src/transport/server.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -290,14 +291,22 @@ async function pool<T>(items: T[], run: (item: T) => Promise<void>) {
   );
 }
 
-/** Samples memory while `work` runs: the peak above the baseline of ArrayBuffer memory and rss. */
-async function peakMemory(work: () => Promise<void>): Promise<{ arrayBuffers: number; rss: number }> {
+interface Memory {
+  arrayBuffers: number;
+  heapUsed: number;
+  rss: number;
+}
+
+/** Samples memory while `work` runs: the peaks above the baseline (ArrayBuffers for buffers, heap for decoded objects, rss for both). */
+async function peakMemory(work: () => Promise<void>): Promise<Memory> {
   const base = process.memoryUsage();
   let peakArrayBuffers = base.arrayBuffers;
+  let peakHeap = base.heapUsed;
   let peakRss = base.rss;
   const sample = () => {
     const now = process.memoryUsage();
     peakArrayBuffers = Math.max(peakArrayBuffers, now.arrayBuffers);
+    peakHeap = Math.max(peakHeap, now.heapUsed);
     peakRss = Math.max(peakRss, now.rss);
   };
   const timer = setInterval(sample, 5);
@@ -307,10 +316,17 @@ async function peakMemory(work: () => Promise<void>): Promise<{ arrayBuffers: nu
     clearInterval(timer);
     sample();
   }
-  return { arrayBuffers: peakArrayBuffers - base.arrayBuffers, rss: peakRss - base.rss };
+  return { arrayBuffers: peakArrayBuffers - base.arrayBuffers, heapUsed: peakHeap - base.heapUsed, rss: peakRss - base.rss };
 }
 
 const MiB = 1024 * 1024;
+
+/** Far below what one honoured 2 GB declared length (or a billion decoded objects) would take. */
+function expectBounded(memory: Memory) {
+  expect(memory.arrayBuffers).toBeLessThan(256 * MiB);
+  expect(memory.heapUsed).toBeLessThan(512 * MiB);
+  expect(memory.rss).toBeLessThan(768 * MiB);
+}
 
 // --- the tests -------------------------------------------------------------------------
 
@@ -320,7 +336,11 @@ const tally: Tally = { rowsRead: 0 };
 
 beforeAll(async () => {
   console.log(`fuzz seed: ${SEED} (FUZZ_SEED=${SEED} reruns it), ${MUTATIONS_PER_TARGET} mutations per target`);
-  server = await startServer({ listen: "127.0.0.1:0", connectors: new Map([["fake", decodingConnector(tally)]]), logger: silentLogger });
+  // The real connectors too: their option parsing runs before any database call, so
+  // oversized names and values reach it without a database.
+  const connectors = createConnectors(silentLogger);
+  connectors.set("fake", decodingConnector(tally));
+  server = await startServer({ listen: "127.0.0.1:0", connectors, logger: silentLogger });
   client = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
 });
 
@@ -335,10 +355,10 @@ async function stillServes() {
   expect(outcome).toEqual({ ok: true });
 }
 
-function report(name: string, findings: Findings, memory: { arrayBuffers: number; rss: number }) {
+function report(name: string, findings: Findings, memory: Memory) {
   const classes = [...findings.byClass.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`);
   console.log(
-    `${name}: ${findings.calls} calls, ${findings.ok} ok, peak +${(memory.arrayBuffers / MiB).toFixed(1)} MiB ArrayBuffers, +${(memory.rss / MiB).toFixed(1)} MiB rss; errors: ${classes.join("; ")}`,
+    `${name}: ${findings.calls} calls, ${findings.ok} ok, peak +${(memory.arrayBuffers / MiB).toFixed(1)} MiB ArrayBuffers, +${(memory.heapUsed / MiB).toFixed(1)} MiB heap, +${(memory.rss / MiB).toFixed(1)} MiB rss; errors: ${classes.join("; ")}`,
   );
 }
 
@@ -376,7 +396,7 @@ describe("fuzzed input to the service", () => {
     expect(findings.bad).toEqual([]);
     expect(findings.calls).toBe(2 * MUTATIONS_PER_TARGET);
     expect(tally.rowsRead).toBeGreaterThan(0);
-    expect(memory.arrayBuffers).toBeLessThan(256 * MiB);
+    expectBounded(memory);
     await stillServes();
   });
 
@@ -420,7 +440,33 @@ describe("fuzzed input to the service", () => {
     report("protobuf", findings, memory);
     expect(findings.bad).toEqual([]);
     expect(findings.calls).toBe(3 * MUTATIONS_PER_TARGET);
-    expect(memory.arrayBuffers).toBeLessThan(256 * MiB);
+    expectBounded(memory);
+    await stillServes();
+  });
+
+  it("answers megabyte-long formats, option names and values with a short message, quickly", async () => {
+    const mb = "z".repeat(1024 * 1024);
+    const findings = newFindings();
+    const requests: Array<[string, object, string]> = [
+      ["format", { format: mb, options: {} }, "FORMAT_UNKNOWN"],
+      ["option name", { format: "dynamodb", options: { [mb]: "x", table_name: "t", aws_region: "us-east-1" } }, "OPTION_UNKNOWN"],
+      ["option value", { format: "dynamodb", options: { table_name: "t", aws_region: "us-east-1", consistent_read: mb } }, "OPTION_INVALID_VALUE"],
+      ["option name", { format: "pycassandra", options: { [`keyspace${mb}`]: "x" } }, "OPTION_UNKNOWN"],
+      ["option value", { format: "pycassandra", options: { keyspace: "k", table: "t", port: `9${mb}` } }, "OPTION_INVALID_VALUE"],
+    ];
+    const started = performance.now();
+    const memory = await peakMemory(async () => {
+      for (const [what, request, errorClass] of requests) {
+        const outcome = await unaryRaw(client, "Describe", encode("DescribeRequest", request));
+        judge(findings, `long ${what}`, outcome);
+        expect(outcome.errorClass).toBe(errorClass);
+        expect(outcome.details!.length).toBeLessThan(2000);
+      }
+    });
+    report("megabyte-long input", findings, memory);
+    expect(findings.bad).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expectBounded(memory);
     await stillServes();
   });
 
