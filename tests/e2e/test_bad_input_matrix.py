@@ -233,6 +233,13 @@ CASES = [
         "endpoint_url",
     ),
     D(
+        "ddb-unreachable-endpoint",
+        lambda t: t.write(people(t), endpoint_url="http://127.0.0.1:9"),
+        "DYNAMODB_UNAVAILABLE",
+        "http://127.0.0.1:9",
+        "endpoint_url",
+    ),
+    D(
         "ddb-secret-without-key-id",
         lambda t: t.write(people(t), aws_access_key_id=None),
         "OPTION_CONFLICT",
@@ -395,6 +402,13 @@ CASES = [
         "OPTION_INVALID_VALUE",
         "consistency",
         "LOCAL_QUORM",
+    ),
+    C(
+        "cass-unreachable-host",
+        lambda t: t.read(port="9"),
+        "CASSANDRA_UNAVAILABLE",
+        "127.0.0.1:9",
+        "'port'",
     ),
     C("cass-missing-keyspace", lambda t: t.write(cass_people(t), keyspace=None), "OPTION_REQUIRED", "keyspace"),
     C(
