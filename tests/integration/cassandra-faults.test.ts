@@ -7,8 +7,15 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import cassandra from "cassandra-driver";
+import { Field, Int32, Int64, List, Schema, type RecordBatch } from "apache-arrow";
 import { startFaultRelay, type FaultRelay } from "../support/fault-proxy/relay.js";
 import { cqlFaults, type CqlFaults } from "../support/fault-proxy/cql-faults.js";
+import { BatchBuilder } from "../../src/arrow/batch-builder.js";
+import { readValue, type PlainValue } from "../../src/arrow/values.js";
+import type { Connector, WriteResult } from "../../src/core/connector.js";
+import { createLogger, silentLogger } from "../../src/core/logger.js";
+import { createCassandraConnector } from "../../src/backends/cassandra/connector.js";
+import { rejection as conduitRejection } from "../support/conduit-error.js";
 import "../support/provided-context.js";
 
 const info = inject("cassandra");
@@ -196,5 +203,173 @@ describe("CQL faults through the relay", () => {
     await insert();
     const list = (await direct.execute(`SELECT l FROM ${KS}.lists WHERE k = 1`)).first()?.get("l") as number[];
     expect(list).toEqual([1, 2, 3, 1, 2, 3]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The product's connector through the relay: what the writer and reader make of the faults
+// ---------------------------------------------------------------------------------------
+
+describe("the Cassandra connector through the relay", () => {
+  let connector: Connector;
+  const fresh = () => new AbortController().signal;
+  const opts = (table: string, extra: Record<string, string> = {}): Record<string, string> => ({
+    host: "127.0.0.1",
+    port: String(relay.port),
+    keyspace: KS,
+    table,
+    username: info.username,
+    password: info.password,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    connector = createCassandraConnector(process.env.DEBUG_CONNECTOR ? createLogger("debug", {}, (l) => process.stderr.write(`${Date.now() % 100000} ${l}\n`)) : silentLogger);
+    await direct.execute(`CREATE TABLE ${KS}.coll (k bigint PRIMARY KEY, l list<int>, s set<int>, fl frozen<list<int>>)`);
+    await direct.execute(`CREATE TABLE ${KS}.rows (p int, id bigint, v int, PRIMARY KEY (p, id))`);
+  });
+  afterAll(async () => {
+    await connector?.close();
+  });
+
+  /** Faults injected since `before` (the relay's counts run over the whole file). */
+  const since = (before: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(faults.stats()).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+
+  function toBatch(schema: Schema, rows: PlainValue[][]): RecordBatch {
+    const builder = new BatchBuilder(schema);
+    for (const row of rows) builder.appendRow(row);
+    return builder.flush();
+  }
+
+  /** PlanWrite, then one Write per partition concurrently, as Spark does. */
+  async function write(options: Record<string, string>, schema: Schema, partitions: PlainValue[][][]): Promise<WriteResult[]> {
+    const writePlan = await connector.planWrite({ options, schema, overwrite: false, streaming: false, signal: fresh() });
+    return Promise.all(
+      partitions.map((rows, partitionId) =>
+        connector.write({
+          options,
+          schema,
+          writePlan,
+          task: { partitionId, taskAttemptId: partitionId, batchId: 0 },
+          batches: (async function* () {
+            for (let i = 0; i < rows.length; i += 500) yield toBatch(schema, rows.slice(i, i + 500));
+          })(),
+          signal: fresh(),
+        }),
+      ),
+    );
+  }
+
+  const collSchema = new Schema([
+    new Field("k", new Int64(), false),
+    new Field("l", new List(new Field("item", new Int32(), true)), true),
+    new Field("s", new List(new Field("item", new Int32(), true)), true),
+    new Field("fl", new List(new Field("item", new Int32(), true)), true),
+  ]);
+
+  it("a later write timestamp replaces a list's elements written by an earlier attempt", async () => {
+    // What the writer's retry of a list statement relies on: the retry's overwrite tombstone (its timestamp - 1) covers the first attempt.
+    const ts = 1_700_000_000_000_000;
+    await direct.execute(`INSERT INTO ${KS}.lists (k, l) VALUES (?, ?)`, [2, [1, 2, 3]], { prepare: true, timestamp: ts });
+    await direct.execute(`INSERT INTO ${KS}.lists (k, l) VALUES (?, ?)`, [2, [1, 2, 3]], { prepare: true, timestamp: ts + 1 });
+    expect((await direct.execute(`SELECT l FROM ${KS}.lists WHERE k = 2`)).first()?.get("l")).toEqual([1, 2, 3]);
+  });
+
+  it("lists, sets and frozen lists written through applied write timeouts and dropped answers hold each element once", async () => {
+    const before = faults.stats();
+    faults.configure({
+      seed: 5,
+      rules: [
+        // Random, not every Nth: a fixed rhythm can meet the same statement's retries again and again.
+        { fault: "write_timeout", match: `"${KS}"."coll"`, probability: 0.2 },
+        { fault: "drop_after_answer", match: `"${KS}"."coll"`, after: 50, every: 150, max: 2 },
+      ],
+    });
+    const rows = 600;
+    const data = Array.from({ length: rows }, (_, i): PlainValue[] => [BigInt(i), [i, 7], [i, -1], [i, 9]]);
+    const results = await write(opts("coll"), collSchema, [data.slice(0, rows / 2), data.slice(rows / 2)]);
+    const stats = since(before);
+    expect(stats.write_timeout).toBeGreaterThan(50);
+    expect(stats.drop_after_answer).toBe(2);
+    expect(results.reduce((n, r) => n + r.rowsWritten, 0)).toBe(rows);
+    expect(results.reduce((n, r) => n + r.retries, 0)).toBeGreaterThan(50);
+    const stored = await direct.execute(`SELECT k, l, s, fl FROM ${KS}.coll`, [], { fetchSize: 10_000 });
+    const got = stored.rows.map((r) => [Number(r.get("k")), r.get("l"), [...(r.get("s") as number[])].sort((a, b) => a - b), r.get("fl")]).sort((a, b) => (a[0] as number) - (b[0] as number));
+    expect(got).toEqual(Array.from({ length: rows }, (_, i) => [i, [i, 7], [-1, i], [i, 9]]));
+  });
+
+  const rowSchema = new Schema([new Field("p", new Int32(), false), new Field("id", new Int64(), false), new Field("v", new Int32(), true)]);
+
+  it("connections dropped before and after Cassandra answered, and unsent, fail no task at concurrency 100", async () => {
+    const before = faults.stats();
+    faults.configure({
+      rules: [
+        { fault: "drop_unsent", match: `"${KS}"."rows"`, after: 100, every: 600, max: 2 },
+        { fault: "drop_before_answer", match: `"${KS}"."rows"`, after: 300, every: 600, max: 2 },
+        { fault: "drop_after_answer", match: `"${KS}"."rows"`, after: 500, every: 600, max: 2 },
+      ],
+    });
+    const rows = 6_000;
+    const data = Array.from({ length: rows }, (_, i): PlainValue[] => [Math.floor(i / 3), BigInt(i), i]);
+    const results = await write(opts("rows"), rowSchema, [data.slice(0, rows / 2), data.slice(rows / 2)]);
+    const stats = since(before);
+    expect([stats.drop_unsent, stats.drop_before_answer, stats.drop_after_answer]).toEqual([2, 2, 2]);
+    expect(results.reduce((n, r) => n + r.rowsWritten, 0)).toBe(rows);
+    expect(await count("rows")).toBe(rows);
+  });
+
+  it("a node stalled past the request timeout: the write waits for it and completes", async () => {
+    await direct.execute(`TRUNCATE ${KS}.rows`);
+    const before = faults.stats();
+    faults.configure({ rules: [{ fault: "pause", match: `"${KS}"."rows"`, after: 300, ms: 3_500, max: 1 }] });
+    const rows = 3_000;
+    const data = Array.from({ length: rows }, (_, i): PlainValue[] => [Math.floor(i / 3), BigInt(i), i]);
+    const started = Date.now();
+    const results = await write(opts("rows", { request_timeout_ms: "1000" }), rowSchema, [data]);
+    expect(since(before).pause).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+    expect(results[0]!.rowsWritten).toBe(rows);
+    expect(await count("rows")).toBe(rows);
+  });
+
+  it("Overloaded on every write fails in bounded time as CASSANDRA_OVERLOADED, naming the table and 'concurrency'", async () => {
+    faults.configure({ rules: [{ fault: "overloaded", match: `"${KS}"."rows"` }] });
+    const started = Date.now();
+    const error = await conduitRejection(write(opts("rows", { max_retries: "2" }), rowSchema, [[[1, 1n, 1]]]));
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(error.errorClass).toBe("CASSANDRA_OVERLOADED");
+    expect(error.message).toContain(`${KS}.rows`);
+    expect(error.message).toContain("'concurrency'");
+    expect(error.message).toContain("after 2 retries");
+    expect(error.message).not.toContain("'host' and 'port'");
+  });
+
+  it("a read through Overloaded pages and a dropped connection returns every row exactly once", async () => {
+    await direct.execute(`TRUNCATE ${KS}.rows`);
+    faults.configure({ rules: [] });
+    const rows = 4_000;
+    const data = Array.from({ length: rows }, (_, i): PlainValue[] => [Math.floor(i / 3), BigInt(i), i]);
+    await write(opts("rows"), rowSchema, [data]);
+    const before = faults.stats();
+    faults.configure({
+      rules: [
+        { fault: "overloaded", match: `FROM "${KS}"."rows"`, every: 3 },
+        { fault: "drop_before_answer", match: `FROM "${KS}"."rows"`, after: 4, every: 7, max: 2 },
+      ],
+    });
+    const options = opts("rows", { read_page_size: "500", read_partitions: "3" });
+    const schema = rowSchema;
+    const partitions = await connector.planRead({ options, schema, signal: fresh() });
+    const ids: bigint[] = [];
+    for (const partition of partitions) {
+      for await (const batch of connector.read({ options, schema, partition, signal: fresh() })) {
+        for (let i = 0; i < batch.numRows; i++) ids.push(readValue(batch.getChild("id")!, i) as bigint);
+      }
+    }
+    const stats = since(before);
+    expect(stats.overloaded).toBeGreaterThan(0);
+    expect(stats.drop_before_answer).toBe(2);
+    expect(ids).toHaveLength(rows);
+    expect(new Set(ids).size).toBe(rows);
   });
 });

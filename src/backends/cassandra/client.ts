@@ -106,9 +106,25 @@ export interface CassandraApi {
   execute(query: string, params: unknown[], options: ExecuteOptions): Promise<ResultPage>;
   /** Runs prepared statements as one UNLOGGED batch. */
   batch(statements: Statement[], options: ExecuteOptions): Promise<void>;
+  /**
+   * Waits until the driver holds a node up (true at once when one is, or when no client is
+   * connected yet: the next request connects), or `ms` passed (false). Rejects when `signal` aborts.
+   */
+  waitForHost(ms: number, signal: AbortSignal): Promise<boolean>;
   /** Closes every connection. */
   shutdown(): Promise<void>;
 }
+
+/**
+ * Reconnection to a node that went down: at once, then from 250 ms doubling up to 5 s. The
+ * driver's default (1 s doubling up to 10 minutes) left a node that was down for half a
+ * minute unused for another minute, longer than a write's retry budget.
+ */
+export const RECONNECT_BASE_MS = 250;
+export const RECONNECT_MAX_MS = 5_000;
+
+/** How often waitForHost looks at the hosts, besides the driver's hostUp event. */
+const HOST_POLL_MS = 200;
 
 export interface TlsConfig {
   /** PEM contents of `ssl_ca_cert`, or undefined for the system roots. */
@@ -299,6 +315,7 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
         encoding: { map: Map, set: Set, useBigIntAsLong: true, useBigIntAsVarint: true },
         pooling: { coreConnectionsPerHost: { [types.distance.local]: config.connectionsPerHost, [types.distance.remote]: 1 } },
         queryOptions: { captureStackTrace: false },
+        policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(RECONNECT_BASE_MS, RECONNECT_MAX_MS, true) },
       });
       client = created;
       if (closed) throw new Error("the client was shut down");
@@ -407,6 +424,31 @@ export function createDriverApi(config: ClientConfig): CassandraApi {
     async batch(statements, options) {
       const c = await connect();
       await c.batch(statements, { ...queryOptions(options), logged: false });
+    },
+
+    waitForHost(ms, signal) {
+      const c = ready;
+      const anyUp = () => c === undefined || closed || c.hosts.values().some((h) => h.isUp());
+      if (signal.aborted) return Promise.reject(signal.reason);
+      if (anyUp()) return Promise.resolve(true);
+      return new Promise<boolean>((resolve, reject) => {
+        const finish = (up: boolean | undefined) => {
+          clearTimeout(timer);
+          clearInterval(poll);
+          c!.removeListener("hostUp", onUp);
+          signal.removeEventListener("abort", onAbort);
+          if (up === undefined) reject(signal.reason);
+          else resolve(up);
+        };
+        const onUp = () => finish(true);
+        const onAbort = () => finish(undefined);
+        const timer = setTimeout(() => finish(anyUp()), ms);
+        const poll = setInterval(() => {
+          if (anyUp()) finish(true);
+        }, HOST_POLL_MS);
+        c!.on("hostUp", onUp);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
     },
 
     async shutdown() {

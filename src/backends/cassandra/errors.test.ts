@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import cassandra from "cassandra-driver";
 import { ConduitError } from "../../core/errors.js";
-import { isRetryable, keyspaceNotFound, tableNotFound, translateCassandraError, type ErrorContext } from "./errors.js";
+import { classifyFailure, isRetryable, keyspaceNotFound, tableNotFound, translateCassandraError, type ErrorContext } from "./errors.js";
 import { noHostAvailable, responseError } from "./test-fakes.js";
 
 const codes = cassandra.types.responseErrorCodes;
@@ -116,6 +116,42 @@ describe("translateCassandraError", () => {
     expect(error.cause).toBe(raw);
     const conduit = new ConduitError({ code: "NOT_FOUND", errorClass: "X", message: "x" });
     expect(translateCassandraError(conduit, context)).toBe(conduit);
+  });
+});
+
+describe("a node's answer wrapped in NoHostAvailableError", () => {
+  it("Overloaded is CASSANDRA_OVERLOADED naming the table and 'concurrency', not the host and port", () => {
+    const overloaded = responseError(codes.overloaded, "Overloaded");
+    const error = translateCassandraError(noHostAvailable({ "127.0.0.1:9042": overloaded }), context);
+    expect(error).toMatchObject({ code: "UNAVAILABLE", errorClass: "CASSANDRA_OVERLOADED" });
+    expect(error.message).toContain("ks.users");
+    expect(error.message).toContain("overloaded");
+    expect(error.message).toContain("'concurrency'");
+    expect(error.message).not.toContain("'host' and 'port'");
+    const read = translateCassandraError(overloaded, { ...context, operation: "read" });
+    expect(read.message).toContain("'read_page_size'");
+  });
+
+  it("a write timeout inside is CASSANDRA_TIMEOUT", () => {
+    const error = translateCassandraError(noHostAvailable({ a: responseError(codes.writeTimeout, "Operation timed out") }), context);
+    expect(error.errorClass).toBe("CASSANDRA_TIMEOUT");
+  });
+});
+
+describe("classifyFailure", () => {
+  const socket = (notWritten: boolean) => Object.assign(new Error("Socket was closed"), { isSocketError: true, requestNotWritten: notWritten });
+  it("tells answered errors, unreachable nodes and fatal errors apart, and which attempts may have been applied", () => {
+    expect(classifyFailure(responseError(codes.writeTimeout, "t"))).toEqual({ kind: "answered", mayHaveApplied: true });
+    expect(classifyFailure(responseError(codes.overloaded, "o"))).toEqual({ kind: "answered", mayHaveApplied: false });
+    expect(classifyFailure(noHostAvailable({ a: responseError(codes.overloaded, "o") }))).toEqual({ kind: "answered", mayHaveApplied: false });
+    expect(classifyFailure(responseError(codes.unavailableException, "u"))).toEqual({ kind: "answered", mayHaveApplied: false });
+    expect(classifyFailure(noHostAvailable({ a: "Host considered as DOWN" as unknown as Error }))).toEqual({ kind: "unreachable", mayHaveApplied: false });
+    expect(classifyFailure(noHostAvailable({ a: socket(true) }))).toEqual({ kind: "unreachable", mayHaveApplied: false });
+    expect(classifyFailure(noHostAvailable({ a: socket(false) }))).toEqual({ kind: "unreachable", mayHaveApplied: true });
+    expect(classifyFailure(socket(false))).toEqual({ kind: "unreachable", mayHaveApplied: true });
+    expect(classifyFailure(new errors.OperationTimedOutError("t"))).toEqual({ kind: "unreachable", mayHaveApplied: true });
+    expect(classifyFailure(responseError(codes.invalid, "i")).kind).toBe("fatal");
+    expect(classifyFailure(noHostAvailable({ a: new errors.AuthenticationError("bad") })).kind).toBe("fatal");
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import cassandra from "cassandra-driver";
 import { closestMatch } from "../../core/did-you-mean.js";
+import type { Clock } from "../../core/clock.js";
 import { ConduitError, redactSecrets, toConduitError } from "../../core/errors.js";
 
 const codes = cassandra.types.responseErrorCodes;
@@ -106,16 +107,161 @@ export function isTimeout(error: unknown): boolean {
   return name === "OperationTimedOutError" || (name === "ResponseError" && (code === codes.writeTimeout || code === codes.readTimeout));
 }
 
-/** Failures worth retrying a write for: timeouts, too few replicas, an overloaded or starting node, no node reachable right now. */
-export function isRetryable(error: unknown): boolean {
-  if (error instanceof ConduitError) return false;
+/**
+ * What a node answered, when the driver wrapped it: its default retry policy retries an
+ * Overloaded answer, a server error or a lost connection on the next host, and when no
+ * host is left it throws a NoHostAvailableError holding each host's error. The first
+ * answer (a ResponseError) inside says more than "no host available"; else the error itself.
+ */
+export function nodeAnswer(error: unknown): unknown {
+  if (nameOf(error) !== "NoHostAvailableError") return error;
+  return innerErrors(error).find((e) => nameOf(e) === "ResponseError") ?? error;
+}
+
+/** A lost connection: the driver's socket errors carry `isSocketError` (and `requestNotWritten` when nothing was sent). */
+function isSocketError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { isSocketError?: unknown }).isSocketError === true;
+}
+
+/** A failure that certainly did not reach a node: a host known to be down, a busy pool, a request never written. */
+function certainlyNotSent(error: unknown): boolean {
+  if (typeof error === "string") return true; // the driver's "Host considered as DOWN"
+  if (nameOf(error) === "BusyConnectionError") return true;
+  return isSocketError(error) && (error as { requestNotWritten?: unknown }).requestNotWritten === true;
+}
+
+/**
+ * How a failed request may be retried:
+ * - "answered": a node answered with an error a retry can fix (timeout, too few replicas,
+ *   overloaded, starting, server error); retries of these are counted (`max_retries`).
+ * - "unreachable": no node answered (connection lost, no host up, client-side timeout):
+ *   retried for as long as the time budget lasts, waiting for the driver to reconnect.
+ * - "fatal": anything else (bad query, permissions, credentials, TLS, cancelled).
+ * `mayHaveApplied` is false only when the request certainly did not change anything, so a
+ * retry of a statement that is not idempotent must take a new write timestamp.
+ */
+export interface FailureKind {
+  kind: "answered" | "unreachable" | "fatal";
+  mayHaveApplied: boolean;
+}
+
+export function classifyFailure(error: unknown): FailureKind {
+  const fatal: FailureKind = { kind: "fatal", mayHaveApplied: true };
+  if (error instanceof ConduitError || nameOf(error) === "AbortError") return fatal;
+  const answer = nodeAnswer(error);
+  if (nameOf(answer) === "ResponseError") {
+    const code = codeOf(answer);
+    if (code === codes.writeTimeout || code === codes.readTimeout || code === codes.serverError) return { kind: "answered", mayHaveApplied: true };
+    if (code === codes.unavailableException || code === codes.overloaded || code === codes.isBootstrapping) return { kind: "answered", mayHaveApplied: false };
+    return fatal;
+  }
   const name = nameOf(error);
-  const code = codeOf(error);
-  if (isTimeout(error)) return true;
-  if (name === "ResponseError") return code === codes.unavailableException || code === codes.overloaded || code === codes.isBootstrapping || code === codes.serverError;
-  if (name === "NoHostAvailableError") return !isAuthenticationError(error) && tlsProblem(flatten(error)) === undefined;
-  if (name === "BusyConnectionError") return true;
-  return false;
+  if (name === "NoHostAvailableError") {
+    if (isAuthenticationError(error) || tlsProblem(flatten(error)) !== undefined) return fatal;
+    const inner = innerErrors(error);
+    return { kind: "unreachable", mayHaveApplied: !inner.every(certainlyNotSent) };
+  }
+  if (name === "OperationTimedOutError") return { kind: "unreachable", mayHaveApplied: true };
+  if (name === "BusyConnectionError" || isSocketError(error)) return { kind: "unreachable", mayHaveApplied: !certainlyNotSent(error) };
+  if (networkCode([error]) !== undefined && tlsProblem([error]) === undefined) return { kind: "unreachable", mayHaveApplied: true };
+  return fatal;
+}
+
+/** Failures worth retrying: timeouts, too few replicas, an overloaded or starting node, no node reachable right now. */
+export function isRetryable(error: unknown): boolean {
+  return classifyFailure(error).kind !== "fatal";
+}
+
+export interface RetryLimits {
+  /** Retries of errors a node answered with (`max_retries`). */
+  maxRetries: number;
+  /** Time from a request's first attempt after which no retry starts (`max_retry_seconds`). */
+  maxRetrySeconds: number;
+}
+
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_CAP_MS = 5_000;
+/** The longest single wait for the driver to bring a node back before the next attempt. */
+const HOST_WAIT_CAP_MS = 10_000;
+
+/**
+ * The retries of one request (a write statement or batch, a page of a read). A node's error
+ * answer is retried `maxRetries` times with exponential backoff and jitter; a node that
+ * cannot be reached (connection lost, every host down, no reply in time) is waited for —
+ * until the driver reports a node up again, then a short backoff — without counting against
+ * `maxRetries`, since a reconnection takes the driver a second or more. Either way no retry
+ * starts once `maxRetrySeconds` have passed since the first attempt, so it is always bounded.
+ */
+export class RequestRetries {
+  /** Attempts made so far (1 after the first). */
+  attempts = 0;
+  /** Retries after an answered error. */
+  answered = 0;
+  /** Failed attempts that may have been applied (a statement that is not idempotent needs a new write timestamp after each). */
+  mayHaveApplied = 0;
+  private unreachable = 0;
+  private readonly started: number;
+  /** Why retrying ended: "max_retries", "max_retry_seconds", or "fatal". */
+  stoppedBy: "max_retries" | "max_retry_seconds" | "fatal" | undefined;
+
+  constructor(
+    private readonly limits: RetryLimits,
+    private readonly clock: Clock,
+    private readonly waitForHost: (ms: number, signal: AbortSignal) => Promise<boolean>,
+  ) {
+    this.started = clock.now();
+  }
+
+  get seconds(): number {
+    return (this.clock.now() - this.started) / 1000;
+  }
+
+  /**
+   * After a failed attempt: waits as the failure needs and returns true to try again, or
+   * returns false (with `stoppedBy` set) when the failure is fatal or the budget is spent.
+   * Waits end when `signal` aborts (the wait rejects).
+   */
+  async retryAfter(error: unknown, signal: AbortSignal): Promise<boolean> {
+    const failure = classifyFailure(error);
+    if (failure.mayHaveApplied) this.mayHaveApplied++;
+    if (failure.kind === "fatal") return this.stop("fatal");
+    if (failure.kind === "answered" && this.answered >= this.limits.maxRetries) return this.stop("max_retries");
+    const deadline = this.started + this.limits.maxRetrySeconds * 1000;
+    let left = deadline - this.clock.now();
+    if (left <= 0) return this.stop("max_retry_seconds");
+    let exponent: number;
+    if (failure.kind === "answered") {
+      exponent = this.answered++;
+    } else {
+      exponent = this.unreachable++;
+      await this.waitForHost(Math.min(left, HOST_WAIT_CAP_MS), signal);
+      left = deadline - this.clock.now();
+      if (left <= 0) return this.stop("max_retry_seconds");
+    }
+    const delay = Math.min(left, this.clock.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(exponent, 16)));
+    await this.clock.sleep(delay, signal);
+    return true;
+  }
+
+  private stop(reason: "max_retries" | "max_retry_seconds" | "fatal"): false {
+    this.stoppedBy = reason;
+    return false;
+  }
+
+  /** "after 3 retries over 1.2 s, max_retries=3", for messages; empty when nothing was retried. */
+  describe(): string {
+    const retries = this.attempts - 1;
+    if (retries <= 0 && this.stoppedBy !== "max_retry_seconds") return "";
+    const limit = this.stoppedBy === "max_retries" ? `max_retries=${this.limits.maxRetries}` : this.stoppedBy === "max_retry_seconds" ? `max_retry_seconds=${this.limits.maxRetrySeconds}` : "";
+    return `after ${retries} retries over ${this.seconds.toFixed(1)} s${limit ? `, ${limit}` : ""}`;
+  }
+}
+
+/** A short name of a driver failure for logs, e.g. "NoHostAvailableError(ResponseError 4097)", never a message (no values, no secrets). */
+export function errorName(error: unknown): string {
+  const answer = nodeAnswer(error);
+  const describe = (e: unknown) => (nameOf(e) === "ResponseError" ? `ResponseError ${String(codeOf(e))}` : nameOf(e) || typeof e);
+  return answer === error ? describe(error) : `${nameOf(error)}(${describe(answer)})`;
 }
 
 export function cancelled(context: string, cause?: unknown): ConduitError {
@@ -175,6 +321,10 @@ export function translateCassandraError(error: unknown, context: ErrorContext): 
       cause: error,
     });
   }
+
+  // A node's answer that the driver wrapped (see nodeAnswer) is translated as that answer.
+  const answer = nodeAnswer(error);
+  if (answer !== error) return translateCassandraError(answer, context);
 
   if (name === "NoHostAvailableError" || name === "OperationTimedOutError" || networkCode(all) !== undefined) {
     const tls = tlsProblem(all);
@@ -276,11 +426,27 @@ export function translateCassandraError(error: unknown, context: ErrorContext): 
         cause: error,
       });
     }
-    if (code === codes.unavailableException || code === codes.overloaded || code === codes.isBootstrapping) {
+    if (code === codes.overloaded || code === codes.isBootstrapping) {
+      const overloaded = code === codes.overloaded;
+      const fix =
+        context.operation === "write"
+          ? "lower 'concurrency' (requests in flight per Spark task) or the number of Spark tasks writing at once, or retry later"
+          : "lower the number of Spark tasks reading at once or 'read_page_size', or retry later";
+      return new ConduitError({
+        code: "UNAVAILABLE",
+        errorClass: overloaded ? "CASSANDRA_OVERLOADED" : "CASSANDRA_BOOTSTRAPPING",
+        message: overloaded
+          ? `The Cassandra node at ${context.target} refused the ${context.operation} of ${where} because it is overloaded (${message}): ${fix}.`
+          : `The Cassandra node at ${context.target} refused the ${context.operation} of ${where} because it is still joining the cluster (${message}): retry once it has finished bootstrapping.`,
+        parameters: { ...parameters, reason: message },
+        cause: error,
+      });
+    }
+    if (code === codes.unavailableException) {
       return new ConduitError({
         code: "UNAVAILABLE",
         errorClass: "CASSANDRA_UNAVAILABLE",
-        message: `Cassandra could not serve the ${context.operation} of ${where} at ${context.target}: ${message}. Too few replicas are up for the consistency level, or the node is overloaded: check the cluster, or use a lower 'consistency'.`,
+        message: `Cassandra could not serve the ${context.operation} of ${where} at ${context.target}: ${message}. Too few replicas are up for the consistency level: check the cluster, or use a lower 'consistency'.`,
         parameters: { ...parameters, reason: message },
         cause: error,
       });

@@ -61,11 +61,18 @@ export const cassandraOptionSpecs = {
     max: 1_000_000,
   }),
   max_retries: integerOption({
-    description: "How often a write request that timed out or found too few replicas alive is retried (exponential backoff from 100 ms) before the task fails. Writes are idempotent upserts, so retrying is safe.",
-    scope: "write",
+    description:
+      "How often a request (a write, a page of a read) that a node answered with a timeout, too few replicas alive or overloaded is retried (exponential backoff with jitter from 100 ms) before the task fails. Retrying is safe: writes are upserts with fixed write timestamps (statements that set a list take a new one), and a read resumes at the page that failed.",
     default: 5,
     min: 0,
     max: 100,
+  }),
+  max_retry_seconds: integerOption({
+    description:
+      "How long a request keeps being retried, from its first attempt. While no node can be reached (a lost connection, a node that stopped answering) the task waits for the driver to reconnect, up to this long, without counting against `max_retries`; 0 retries nothing.",
+    default: 60,
+    min: 0,
+    max: 86_400,
   }),
   write_nulls: booleanOption({
     description:

@@ -4,9 +4,10 @@ import { Field, Int32, Int64, Schema, Utf8, type RecordBatch } from "apache-arro
 import { silentLogger } from "../../core/logger.js";
 import { readValue } from "../../arrow/values.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
+import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { MURMUR3_BOUNDS, splitRing } from "./planner.js";
 import { readQuery, scanTokenRanges, type ScanRangesInput } from "./reader.js";
-import { FakeCassandra, fakeToken, responseError } from "./test-fakes.js";
+import { FakeCassandra, fakeToken, noHostAvailable, responseError } from "./test-fakes.js";
 import { scalar } from "./types.js";
 
 const codes = cassandra.types.responseErrorCodes;
@@ -25,6 +26,7 @@ function setup(rows = 25) {
     ["id"],
   );
   for (let i = 0; i < rows; i++) api.put("ks", "t", { id: `k${i}`, select: i, Count: BigInt(i) * 10n });
+  const clock = new FakeClock(0.5);
   const input = (extra: Partial<ScanRangesInput> = {}): ScanRangesInput => ({
     api,
     keyspace: "ks",
@@ -37,12 +39,14 @@ function setup(rows = 25) {
     allowFiltering: false,
     pageSize: 10,
     consistency: "LOCAL_ONE",
+    retry: { maxRetries: 5, maxRetrySeconds: 60 },
+    clock,
     signal: new AbortController().signal,
     errorContext: { target: "127.0.0.1:9042", tls: false, keyspace: "ks", table: "t", operation: "read", username: undefined },
     logger: silentLogger,
     ...extra,
   });
-  return { api, input };
+  return { api, input, clock };
 }
 
 async function collect(batches: AsyncIterable<RecordBatch>): Promise<RecordBatch[]> {
@@ -153,6 +157,65 @@ describe("scanTokenRanges", () => {
     expect(error.code).toBe("DEADLINE_EXCEEDED");
     expect(error.errorClass).toBe("CASSANDRA_TIMEOUT");
     expect(error.message).toContain("ks.t");
+  });
+
+  it("retries a failed page at the same page state: every row exactly once", async () => {
+    const { input, api } = setup(25);
+    api.fail = (_q, call) => {
+      if (call === 1) throw noHostAvailable({ "127.0.0.1:9042": responseError(codes.overloaded, "Overloaded") });
+      if (call === 2) throw noHostAvailable({ "127.0.0.1:9042": Object.assign(new Error("Socket was closed"), { isSocketError: true }) });
+      if (call === 4) throw responseError(codes.readTimeout, "Operation timed out - received only 0 responses.");
+    };
+    const got = ids(await collect(scanTokenRanges(input())));
+    expect(got).toHaveLength(25);
+    expect(new Set(got).size).toBe(25);
+    const states = api.executes.map((e) => e.options.pageState);
+    expect(states[1]).toBe(states[2]);
+    expect(states[2]).toBe(states[3]);
+    expect(api.hostWaits).toHaveLength(1);
+  });
+
+  it("fails after max_retries naming the table and the retries", async () => {
+    const { input, api } = setup(5);
+    api.fail = () => {
+      throw noHostAvailable({ "127.0.0.1:9042": responseError(codes.overloaded, "Overloaded") });
+    };
+    const error = await rejection(collect(scanTokenRanges(input({ retry: { maxRetries: 3, maxRetrySeconds: 60 } }))));
+    expect(error.errorClass).toBe("CASSANDRA_OVERLOADED");
+    expect(error.message).toContain("ks.t");
+    expect(error.message).toContain("after 3 retries");
+    expect(api.executes).toHaveLength(4);
+  });
+
+  it("ends a retry wait at once when the signal aborts", async () => {
+    const { input, api } = setup(5);
+    api.fail = () => {
+      throw responseError(codes.overloaded, "Overloaded");
+    };
+    const controller = new AbortController();
+    let asleep!: () => void;
+    const sleeping = new Promise<void>((r) => (asleep = r));
+    const clock = {
+      now: () => Date.now(),
+      random: () => 1,
+      sleep: (_ms: number, signal?: AbortSignal) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 5_000);
+          signal?.addEventListener("abort", () => {
+            clearTimeout(timer);
+            reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+          });
+          asleep();
+        }),
+    };
+    const done = collect(scanTokenRanges(input({ signal: controller.signal, clock })));
+    await sleeping;
+    const started = Date.now();
+    controller.abort();
+    const error = await rejection(done);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(error.code).toBe("CANCELLED");
+    expect(api.executes).toHaveLength(1);
   });
 
   it("fails with VALUE_OUT_OF_RANGE when a value does not fit the schema", async () => {

@@ -12,16 +12,22 @@
  * - Pages without rows are skipped: an empty range yields no batch.
  * - A zero-column read (e.g. `count()`) selects the first partition-key column and yields
  *   batches that carry only a row count.
- * - Stops when the signal aborts or the consumer returns; a request already sent to
- *   Cassandra is left to finish (the driver cannot cancel it) and its result is dropped.
+ * - A page request that fails with a retryable error (a timeout, too few replicas, an
+ *   overloaded node, a lost connection, no node up) is retried as RequestRetries decides
+ *   (`max_retries`, `max_retry_seconds`), with the same range and page state: a page is
+ *   only turned into rows once it arrived, so every row is returned exactly once.
+ * - Stops when the signal aborts or the consumer returns (retry waits end too); a request
+ *   already sent to Cassandra is left to finish (the driver cannot cancel it) and its
+ *   result is dropped.
  */
 import type { RecordBatch, Schema } from "apache-arrow";
 import { type PlainValue } from "../../arrow/values.js";
 import { BatchBuilder } from "../../arrow/batch-builder.js";
-import { invalidArgument } from "../../core/errors.js";
+import { ConduitError, invalidArgument } from "../../core/errors.js";
+import type { Clock } from "../../core/clock.js";
 import type { Logger } from "../../core/logger.js";
 import type { CassandraApi, ResultPage } from "./client.js";
-import { cancelled, translateCassandraError, type ErrorContext } from "./errors.js";
+import { cancelled, errorName, RequestRetries, translateCassandraError, type ErrorContext, type RetryLimits } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import { quoteIdentifier, readConverter, type ReadConverter } from "./types.js";
 
@@ -67,6 +73,8 @@ export interface ScanRangesInput {
   allowFiltering: boolean;
   pageSize: number;
   consistency: ConsistencyLevel;
+  retry: RetryLimits;
+  clock: Clock;
   signal: AbortSignal;
   errorContext: ErrorContext;
   logger: Logger;
@@ -102,13 +110,47 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
   const query = readQuery(input.keyspace, input.table, input.partitionKey, input.schema, input.filter, input.allowFiltering, !input.whole);
   const rangeCount = input.whole ? 1 : input.ranges.length;
 
-  const fetchPage = (request: PageRequest): Promise<ResultPage> => {
+  // Ends retry waits when the call is cancelled or the consumer stops reading.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(input.signal.reason);
+  input.signal.addEventListener("abort", onAbort, { once: true });
+  let retried = 0;
+
+  const fetchOnce = async (request: PageRequest): Promise<ResultPage> => {
     const params = input.whole ? [] : input.ranges[request.range]!.map(tokenParam);
-    const page = input.api
-      .execute(query, params, { consistency: input.consistency, fetchSize: input.pageSize, pageState: request.pageState, idempotent: true })
-      .catch((error: unknown) => {
-        throw translateCassandraError(error, input.errorContext);
-      });
+    const options = { consistency: input.consistency, fetchSize: input.pageSize, pageState: request.pageState, idempotent: true };
+    const retries = new RequestRetries(input.retry, input.clock, (ms, signal) => input.api.waitForHost(ms, signal));
+    for (;;) {
+      if (stop.signal.aborted) throw cancelled(context, stop.signal.reason);
+      retries.attempts++;
+      try {
+        return await input.api.execute(query, params, options);
+      } catch (error) {
+        let again: boolean;
+        try {
+          again = await retries.retryAfter(error, stop.signal);
+        } catch (waitError) {
+          throw cancelled(context, waitError);
+        }
+        if (!again) {
+          const translated = translateCassandraError(error, input.errorContext);
+          const after = retries.describe();
+          if (after === "") throw translated;
+          throw new ConduitError({
+            code: translated.code,
+            errorClass: translated.errorClass,
+            message: `${translated.message} (a page request ${after})`,
+            parameters: { ...translated.parameters, retries: String(retries.attempts - 1), seconds: retries.seconds.toFixed(1) },
+            cause: error,
+          });
+        }
+        retried++;
+        input.logger.debug("retrying Cassandra page", { keyspace: input.keyspace, table: input.table, range: request.range, attempt: retries.attempts + 1, error: errorName(error) });
+      }
+    }
+  };
+  const fetchPage = (request: PageRequest): Promise<ResultPage> => {
+    const page = fetchOnce(request);
     // A prefetched page may fail after the consumer stopped; that is not an unhandled rejection.
     page.catch(() => undefined);
     return page;
@@ -124,30 +166,35 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
   let rows = 0;
   let request: PageRequest | undefined = rangeCount > 0 ? { range: 0, pageState: undefined } : undefined;
   let next: Promise<ResultPage> | undefined = request ? fetchPage(request) : undefined;
-  while (request && next) {
-    const page: ResultPage = await abortable(next, input.signal, context);
-    pages++;
-    const after = following(request, page);
-    request = after;
-    next = after ? fetchPage(after) : undefined;
-    if (page.rowCount === 0) continue;
-    const builder = new BatchBuilder(input.schema);
-    if (fields.length === 0) {
-      for (let i = 0; i < page.rowCount; i++) builder.appendRow([]);
-    } else {
-      converters ??= buildConverters(input, page);
-      const values = new Array<PlainValue>(fields.length);
-      const columns = page.values;
-      for (let r = 0; r < page.rowCount; r++) {
-        for (let c = 0; c < converters.length; c++) values[c] = converters[c]!(columns[c]![r]);
-        builder.appendRow(values);
+  try {
+    while (request && next) {
+      const page: ResultPage = await abortable(next, input.signal, context);
+      pages++;
+      const after = following(request, page);
+      request = after;
+      next = after ? fetchPage(after) : undefined;
+      if (page.rowCount === 0) continue;
+      const builder = new BatchBuilder(input.schema);
+      if (fields.length === 0) {
+        for (let i = 0; i < page.rowCount; i++) builder.appendRow([]);
+      } else {
+        converters ??= buildConverters(input, page);
+        const values = new Array<PlainValue>(fields.length);
+        const columns = page.values;
+        for (let r = 0; r < page.rowCount; r++) {
+          for (let c = 0; c < converters.length; c++) values[c] = converters[c]!(columns[c]![r]);
+          builder.appendRow(values);
+        }
       }
+      rows += builder.length;
+      yield builder.flush();
+      if (input.signal.aborted) throw cancelled(context, input.signal.reason);
     }
-    rows += builder.length;
-    yield builder.flush();
-    if (input.signal.aborted) throw cancelled(context, input.signal.reason);
+  } finally {
+    input.signal.removeEventListener("abort", onAbort);
+    stop.abort();
   }
-  input.logger.debug("read Cassandra token ranges", { keyspace: input.keyspace, table: input.table, ranges: rangeCount, pages, rows });
+  input.logger.debug("read Cassandra token ranges", { keyspace: input.keyspace, table: input.table, ranges: rangeCount, pages, rows, retries: retried });
 }
 
 function buildConverters(input: ScanRangesInput, page: ResultPage): ReadConverter[] {

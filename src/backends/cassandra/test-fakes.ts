@@ -288,6 +288,16 @@ export class FakeCassandra implements CassandraApi {
     });
   }
 
+  /** Whether a node is up for waitForHost; each call records the time it was given. */
+  hostUp = true;
+  readonly hostWaits: number[] = [];
+
+  async waitForHost(ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) throw signal.reason;
+    this.hostWaits.push(ms);
+    return this.hostUp;
+  }
+
   async shutdown(): Promise<void> {
     this.shutdownCalls++;
   }

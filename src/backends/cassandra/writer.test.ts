@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
 import cassandra from "cassandra-driver";
-import { Bool, Field, Int32, Int64, Schema, Utf8, type RecordBatch } from "apache-arrow";
+import { Bool, Field, Int32, Int64, List, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import { silentLogger } from "../../core/logger.js";
 import { type PlainValue } from "../../arrow/values.js";
 import { BatchBuilder } from "../../arrow/batch-builder.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
 import { FakeClock } from "../../../tests/support/fake-clock.js";
 import type { WritePlan } from "./planner.js";
-import { FakeCassandra, responseError } from "./test-fakes.js";
+import { FakeCassandra, noHostAvailable, responseError } from "./test-fakes.js";
 import { scalar } from "./types.js";
-import { deleteQuery, insertQuery, MAX_BATCH_STATEMENTS, nextTimestamp, writeRows, type WriteTaskInput } from "./writer.js";
+import { deleteQuery, insertQuery, MAX_BATCH_STATEMENTS, nextTimestamp, TIMESTAMP_SLOTS, writeRows, writesList, type WriteTaskInput } from "./writer.js";
 
 const codes = cassandra.types.responseErrorCodes;
 const { types } = cassandra;
@@ -69,6 +69,7 @@ function setup(overrides: Partial<WriteTaskInput> = {}) {
     concurrency: 4,
     rowsPerBatch: 1000,
     maxRetries: 5,
+    maxRetrySeconds: 60,
     consistency: "LOCAL_QUORUM",
     writeNulls: false,
     clock,
@@ -382,6 +383,43 @@ describe("writeRows", () => {
     expect(api.executes).toHaveLength(1);
   });
 
+  it("waits for a node through lost connections without counting them against max_retries", async () => {
+    const { api, input, stored } = setup({ maxRetries: 0 });
+    api.fail = (_q, call) => {
+      if (call < 3) throw noHostAvailable({ "127.0.0.1:9042": "Host considered as DOWN" as unknown as Error });
+    };
+    const result = await writeRows(input([batch(rows(1))]));
+    expect(result).toMatchObject({ rowsWritten: 1, requests: 4, retries: 3 });
+    expect(api.hostWaits).toHaveLength(3);
+    expect(stored()).toHaveLength(1);
+  });
+
+  it("gives up on an unreachable cluster once max_retry_seconds have passed, saying so", async () => {
+    const { api, input, clock } = setup({ maxRetrySeconds: 20 });
+    api.hostUp = false;
+    api.fail = () => {
+      throw noHostAvailable({ "127.0.0.1:9042": Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9042"), { code: "ECONNREFUSED" }) });
+    };
+    const started = clock.now();
+    const error = await rejection(writeRows(input([batch(rows(1))])));
+    expect(clock.now() - started).toBeLessThanOrEqual(20_000);
+    expect(error.errorClass).toBe("CASSANDRA_UNAVAILABLE");
+    expect(error.message).toContain("ks.events");
+    expect(error.message).toContain("max_retry_seconds=20");
+    expect(error.parameters).toMatchObject({ maxRetrySeconds: "20" });
+    expect(api.executes.length).toBeGreaterThan(3);
+  });
+
+  it("fails at the first error with max_retry_seconds 0", async () => {
+    const { api, input } = setup({ maxRetrySeconds: 0 });
+    api.fail = () => {
+      throw responseError(codes.overloaded, "Overloaded");
+    };
+    const error = await rejection(writeRows(input([batch(rows(1))])));
+    expect(error.errorClass).toBe("CASSANDRA_OVERLOADED");
+    expect(api.executes).toHaveLength(1);
+  });
+
   it("stops with CANCELLED when the signal aborts", async () => {
     const controller = new AbortController();
     const { api, input } = setup({ signal: controller.signal, rowsPerBatch: 1, concurrency: 1 });
@@ -394,5 +432,77 @@ describe("writeRows", () => {
     const error = await rejection(done);
     expect(error.code).toBe("CANCELLED");
     expect(api.executes.length).toBeLessThan(5);
+  });
+});
+
+describe("a plan that sets a non-frozen list (not idempotent)", () => {
+  const listPlan: WritePlan = {
+    keyspace: "ks",
+    table: "lists",
+    partitionKey: ["user"],
+    clusteringKey: [],
+    columns: [
+      { name: "user", type: scalar("text") },
+      { name: "l", type: { kind: "list", element: scalar("int"), frozen: false } },
+    ],
+  };
+  const listSchema = new Schema([new Field("user", new Utf8()), new Field("l", new List(new Field("item", new Int32(), true)))]);
+
+  function listSetup(overrides: Partial<WriteTaskInput> = {}) {
+    const { api, input } = setup({ plan: listPlan, ...overrides });
+    api.addTable("ks", "lists", [["user", scalar("text")], ["l", { kind: "list", element: scalar("int"), frozen: false }]], ["user"]);
+    return { api, input };
+  }
+
+  it("is recognized by its non-frozen list column only", () => {
+    expect(writesList(listPlan)).toBe(true);
+    expect(writesList({ columns: [{ name: "l", type: { kind: "list", element: scalar("int"), frozen: true } }] })).toBe(false);
+    expect(writesList({ columns: [{ name: "s", type: { kind: "set", element: scalar("int"), frozen: false } }] })).toBe(false);
+    expect(writesList({ columns: [{ name: "m", type: { kind: "map", key: scalar("int"), value: scalar("int"), frozen: false } }] })).toBe(false);
+    expect(writesList(plan)).toBe(false);
+  });
+
+  it("goes to the driver as not idempotent, each row reserving its timestamp slots", async () => {
+    const { api, input } = listSetup();
+    await writeRows(input([batch([["a", [1, 2]], ["b", [3]]], listSchema)]));
+    expect(api.executes.map((e) => e.options.idempotent)).toEqual([false, false]);
+    const [first, second] = api.executes.map((e) => e.options.timestamp!);
+    expect(second! - first!).toBeGreaterThanOrEqual(TIMESTAMP_SLOTS);
+  });
+
+  it("retries after a possibly applied attempt with the next timestamp, after a refused one with the same", async () => {
+    const { api, input } = listSetup({ concurrency: 1, rowsPerBatch: 1 });
+    api.fail = (_q, call) => {
+      if (call === 0) throw responseError(codes.writeTimeout, "Operation timed out - received only 0 responses.");
+      if (call === 1) throw responseError(codes.overloaded, "Overloaded");
+      if (call === 2) throw noHostAvailable({ "127.0.0.1:9042": Object.assign(new Error("Socket was closed"), { isSocketError: true }) });
+    };
+    const result = await writeRows(input([batch([["a", [1, 2]]], listSchema)]));
+    expect(result).toMatchObject({ rowsWritten: 1, retries: 3 });
+    const stamps = api.executes.map((e) => e.options.timestamp!);
+    expect(stamps.map((t) => t - stamps[0]!)).toEqual([0, 1, 1, 2]);
+  });
+
+  it("batches of one partition shift every statement's USING TIMESTAMP on a retry", async () => {
+    const { api, input } = listSetup({ concurrency: 1 });
+    api.fail = (_q, call) => {
+      if (call === 0) throw responseError(codes.writeTimeout, "Operation timed out - received only 0 responses.");
+    };
+    await writeRows(input([batch([["a", [1]], ["a", [2]]], listSchema)]));
+    expect(api.batches).toHaveLength(2);
+    const stamps = api.batches.map((b) => b.statements.map((st) => st.params.at(-1) as bigint));
+    expect(stamps[1]!.map((t, i) => t - stamps[0]![i]!)).toEqual([1n, 1n]);
+    expect(api.batches.every((b) => b.options.idempotent === false)).toBe(true);
+  });
+
+  it("stops before a replay could reuse a timestamp: at most TIMESTAMP_SLOTS - 1 retries after possibly applied attempts", async () => {
+    const { api, input } = listSetup({ maxRetries: 100, concurrency: 1, rowsPerBatch: 1 });
+    api.fail = () => {
+      throw responseError(codes.writeTimeout, "Operation timed out - received only 0 responses.");
+    };
+    const error = await rejection(writeRows(input([batch([["a", [1]]], listSchema)])));
+    expect(api.executes).toHaveLength(TIMESTAMP_SLOTS);
+    expect(error.errorClass).toBe("CASSANDRA_TIMEOUT");
+    expect(error.message).toContain("list column");
   });
 });

@@ -33,10 +33,23 @@
  *   54,000-59,000 rows/s grouped; with every row its own partition, or the same rows
  *   shuffled (a buffer then rarely holds two rows of a partition), no difference beyond
  *   the noise (17,000-25,000 rows/s either way). Grouping never made it slower.
- * - Timeouts, unavailable replicas and overloaded nodes are retried `max_retries` times
- *   with exponential backoff and jitter; the statements are idempotent (fixed timestamps).
- *   When Spark cancels the task (the call's signal aborts), backoff sleeps end at once and
- *   no further attempt starts: the call ends with CANCELLED.
+ * - Retries (RequestRetries in errors.ts): a node's timeout, unavailable or overloaded
+ *   answer is retried `max_retries` times with exponential backoff and jitter; a lost
+ *   connection or a node that stopped answering is waited for until the driver has a node
+ *   up again; no retry starts `max_retry_seconds` after a request's first attempt. When
+ *   Spark cancels the task (the call's signal aborts), waits end at once and no further
+ *   attempt starts: the call ends with CANCELLED.
+ * - Most statements are idempotent: a replay with the same write timestamp changes nothing.
+ *   Not so a statement that sets a non-frozen list: the node keys each element's cell by a
+ *   time UUID it makes, and the list's overwrite tombstone sits at timestamp - 1, so a replay
+ *   of an applied write (one answered by a timeout or a lost connection) appends the
+ *   elements again. Sets and maps (cells keyed by element), frozen collections, UDTs and
+ *   tuples (one cell, or fields keyed by name) are idempotent. For a plan with a list
+ *   column the statements go to the driver as not idempotent (it then never replays them
+ *   itself), each row reserves TIMESTAMP_SLOTS consecutive write timestamps, and each retry
+ *   after an attempt that may have been applied takes the next one: the retry's tombstone
+ *   (timestamp - 1) then covers every earlier attempt's elements, while a later row of the
+ *   same key, which has a higher timestamp than any slot of an earlier row, still wins.
  *
  * `rowsWritten`/`rowsDeleted` count rows whose request Cassandra acknowledged.
  */
@@ -50,7 +63,7 @@ import { columnReader, firstNullOrEmpty } from "../../arrow/column-reader.js";
 import { DecimalValue, type PlainValue } from "../../arrow/values.js";
 import type { Clock } from "../../core/clock.js";
 import type { CassandraApi, ExecuteOptions, Statement } from "./client.js";
-import { cancelled, isRetryable, translateCassandraError, type ErrorContext } from "./errors.js";
+import { cancelled, errorName, RequestRetries, translateCassandraError, type ErrorContext } from "./errors.js";
 import type { ConsistencyLevel } from "./options.js";
 import type { WritePlan } from "./planner.js";
 import { cellSerializer, checkValueSizes, mayReject, quoteIdentifier, writeConverter, type RowPosition, type WriteConverter } from "./types.js";
@@ -58,8 +71,12 @@ import { isDeleteValue } from "../../core/delete-flag.js";
 
 /** Statements of one UNLOGGED batch at most. */
 export const MAX_BATCH_STATEMENTS = 100;
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 5_000;
+/**
+ * Write timestamps each row of a plan with a non-frozen list reserves: its first attempt
+ * takes the first, a retry after an attempt that may have been applied the next. Eight keep
+ * the clock from running ahead of real time up to 125 such rows per millisecond per service.
+ */
+export const TIMESTAMP_SLOTS = 8;
 
 const unset = cassandra.types.unset;
 
@@ -84,12 +101,19 @@ let lastTimestamp = 0;
 
 /**
  * Write timestamps in microseconds: the clock's time, strictly increasing within this
- * process. Numbers are exact for them until the year 2255.
+ * process. Numbers are exact for them until the year 2255. Reserves `slots` consecutive
+ * timestamps (the returned one is the first): the next call returns one after them.
  */
-export function nextTimestamp(clock: Pick<Clock, "now">): number {
+export function nextTimestamp(clock: Pick<Clock, "now">, slots = 1): number {
   const now = Math.floor(clock.now()) * 1000;
-  lastTimestamp = now > lastTimestamp ? now : lastTimestamp + 1;
-  return lastTimestamp;
+  const first = now > lastTimestamp ? now : lastTimestamp + 1;
+  lastTimestamp = first + slots - 1;
+  return first;
+}
+
+/** Whether a plan writes a non-frozen list, whose statements are not idempotent (see the top of this file). */
+export function writesList(plan: Pick<WritePlan, "columns">): boolean {
+  return plan.columns.some((c) => c.type.kind === "list" && !c.type.frozen);
 }
 
 /** The four statements of a write plan. */
@@ -127,8 +151,11 @@ export interface StatementWriterConfig {
   concurrency: number;
   rowsPerBatch: number;
   maxRetries: number;
+  maxRetrySeconds: number;
   consistency: ConsistencyLevel;
   statements: WriteStatements;
+  /** False for a plan with a non-frozen list: a retry then takes the row's next timestamp slot. */
+  idempotent: boolean;
   /** Send rows of one buffer that share a partition key as UNLOGGED batches (default true). */
   groupByPartition: boolean;
   clock: Clock;
@@ -152,7 +179,7 @@ export class StatementWriter {
   private readonly options: ExecuteOptions;
 
   constructor(private readonly config: StatementWriterConfig) {
-    this.options = { consistency: config.consistency, idempotent: true };
+    this.options = { consistency: config.consistency, idempotent: config.idempotent };
     // Every request in flight sleeps on `stop` during its backoff.
     setMaxListeners(config.concurrency + 16, this.stop.signal);
     if (config.signal.aborted) this.stop.abort(config.signal.reason);
@@ -237,41 +264,49 @@ export class StatementWriter {
     this.onSettled();
   };
 
-  /** A batch's statement, binding its own write timestamp (a bigint: the client maps CQL bigint to it). */
-  private timestamped = (item: Pending): Statement => {
+  /** A batch's statement, binding its own write timestamp (a bigint: the client maps CQL bigint to it), shifted to the attempt's slot. */
+  private timestamped(item: Pending, slot: number): Statement {
     const { statements } = this.config;
-    return item.isDelete
-      ? { query: statements.timestampedRemove, params: [BigInt(item.timestamp), ...item.params] }
-      : { query: statements.timestampedInsert, params: [...item.params, BigInt(item.timestamp)] };
-  };
+    const timestamp = BigInt(item.timestamp + slot);
+    return item.isDelete ? { query: statements.timestampedRemove, params: [timestamp, ...item.params] } : { query: statements.timestampedInsert, params: [...item.params, timestamp] };
+  }
 
   private async send(items: Pending | Pending[]): Promise<void> {
-    const { api, maxRetries, clock, statements, consistency } = this.config;
+    const { api, clock, statements, consistency, idempotent } = this.config;
     const single = Array.isArray(items) ? (items.length === 1 ? items[0]! : undefined) : items;
-    for (let attempt = 0; ; attempt++) {
+    const retries = new RequestRetries({ maxRetries: this.config.maxRetries, maxRetrySeconds: this.config.maxRetrySeconds }, clock, (ms, signal) => api.waitForHost(ms, signal));
+    for (;;) {
       // No new attempt once the task is cancelled or another request failed.
       if (this.stop.signal.aborted) throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, this.config.signal.reason);
+      // An idempotent statement is replayed as it was; one that is not takes the next slot after each attempt that may have been applied.
+      const slot = idempotent ? 0 : retries.mayHaveApplied;
+      if (slot >= TIMESTAMP_SLOTS) throw this.exhausted(this.lastError, retries, ` A statement that sets a list column may have been applied ${slot} times without an answer and is not retried further (a replay would append the elements again).`);
       this.stats.requests++;
+      retries.attempts++;
       try {
         if (single) {
           // One statement: its timestamp goes as the request's.
-          await api.execute(single.isDelete ? statements.remove : statements.insert, single.params, { consistency, idempotent: true, timestamp: single.timestamp });
+          await api.execute(single.isDelete ? statements.remove : statements.insert, single.params, { consistency, idempotent, timestamp: single.timestamp + slot });
         } else {
           this.stats.batches++;
-          await api.batch((items as Pending[]).map(this.timestamped), this.options);
+          await api.batch(
+            (items as Pending[]).map((item) => this.timestamped(item, slot)),
+            this.options,
+          );
         }
         break;
       } catch (error) {
         if (this.stop.signal.aborted) throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, error);
-        if (attempt >= maxRetries || !isRetryable(error)) throw this.exhausted(error, attempt);
-        this.stats.retries++;
-        const delay = clock.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: single ? 1 : (items as Pending[]).length, attempt: attempt + 1, delayMs: Math.round(delay) });
+        this.lastError = error;
+        let again: boolean;
         try {
-          await clock.sleep(delay, this.stop.signal);
-        } catch (sleepError) {
-          throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, sleepError);
+          again = await retries.retryAfter(error, this.stop.signal);
+        } catch (waitError) {
+          throw this.failure ?? cancelled(`Writing to Cassandra table ${this.where}`, waitError);
         }
+        if (!again) throw this.exhausted(error, retries);
+        this.stats.retries++;
+        this.config.logger.debug("retrying Cassandra write", { keyspace: this.config.errorContext.keyspace, table: this.config.errorContext.table, statements: single ? 1 : (items as Pending[]).length, attempt: retries.attempts + 1, error: errorName(error) });
       }
     }
     if (single) this.count(single);
@@ -283,14 +318,26 @@ export class StatementWriter {
     else this.stats.written++;
   }
 
-  private exhausted(error: unknown, attempt: number): ConduitError {
+  /** The last error of any request, for a message when the timestamp slots ran out. */
+  private lastError: unknown;
+
+  private exhausted(error: unknown, retries: RequestRetries, extra = ""): ConduitError {
     const translated = translateCassandraError(error, this.config.errorContext);
-    if (attempt === 0) return translated;
+    const after = retries.describe();
+    if (after === "" && extra === "") return translated;
     return new ConduitError({
       code: translated.code,
       errorClass: translated.errorClass,
-      message: `${translated.message} (after ${attempt} retries; this task had written ${this.stats.written} and deleted ${this.stats.deleted} rows, which stay written)`,
-      parameters: { ...translated.parameters, retries: String(attempt), written: String(this.stats.written), deleted: String(this.stats.deleted) },
+      message: `${translated.message} (${after ? `${after}; ` : ""}this task had written ${this.stats.written} and deleted ${this.stats.deleted} rows, which stay written)${extra}`,
+      parameters: {
+        ...translated.parameters,
+        retries: String(Math.max(0, retries.attempts - 1)),
+        seconds: retries.seconds.toFixed(1),
+        maxRetries: String(this.config.maxRetries),
+        maxRetrySeconds: String(this.config.maxRetrySeconds),
+        written: String(this.stats.written),
+        deleted: String(this.stats.deleted),
+      },
       cause: error,
     });
   }
@@ -351,6 +398,8 @@ export interface WriteTaskInput {
   concurrency: number;
   rowsPerBatch: number;
   maxRetries: number;
+  /** No retry starts this long after a request's first attempt. */
+  maxRetrySeconds: number;
   consistency: ConsistencyLevel;
   /** Write nulls of non-key columns as nulls (tombstones) instead of leaving them unset. */
   writeNulls: boolean;
@@ -395,13 +444,17 @@ function checkKeyColumn(vector: Vector, name: string, rejectEmpty: boolean, plan
 export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
   const { plan, partitionId, clock } = input;
   const groupByPartition = input.groupByPartition ?? true;
+  const idempotent = !writesList(plan);
+  const slots = idempotent ? 1 : TIMESTAMP_SLOTS;
   const writer = new StatementWriter({
     api: input.api,
     concurrency: input.concurrency,
     rowsPerBatch: input.rowsPerBatch,
     maxRetries: input.maxRetries,
+    maxRetrySeconds: input.maxRetrySeconds,
     consistency: input.consistency,
     statements: writeStatements(plan),
+    idempotent,
     groupByPartition,
     clock,
     signal: input.signal,
@@ -472,7 +525,7 @@ export async function writeRows(input: WriteTaskInput): Promise<WriteResult> {
 
       for (let r = 0; r < rows; r++) {
         position.row = firstRow + r;
-        const timestamp = nextTimestamp(clock);
+        const timestamp = nextTimestamp(clock, slots);
         const isDelete = isDeleteAt(r);
         let params: unknown[];
         if (isDelete) {
