@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Connector } from "../core/connector.js";
 import type { Logger } from "../core/logger.js";
 import { requireToken } from "./auth.js";
+import { rejectMalformed, tolerantDeserializers } from "./malformed.js";
 import { CallTracker, createConduitHandlers } from "./handlers.js";
 import { createHealthHandlers, HealthState } from "./health.js";
 import { loadProtos } from "./proto.js";
@@ -67,7 +68,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const tracker = new CallTracker();
   const health = new HealthState();
   const handlers = createConduitHandlers({ connectors: config.connectors, logger: config.logger, tracker, maxMessageBytes: maxBytes });
-  server.addService(protos.conduit, requireToken(protos.conduit, handlers, config.token));
+  const conduit = tolerantDeserializers(protos.conduit);
+  server.addService(conduit, requireToken(conduit, rejectMalformed(conduit, handlers), config.token));
   server.addService(protos.health, createHealthHandlers(health));
 
   const credentials = config.tls
