@@ -189,3 +189,20 @@ def test_embedded_service_that_went_away_is_restarted_and_the_call_retried(monke
         for s in servers:
             s.stop(None)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_an_embedded_service_that_went_away_says_a_retried_task_starts_it_again():
+    class Unavailable(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.UNAVAILABLE
+
+        def details(self):
+            return "Connection reset by peer"
+
+        def trailing_metadata(self):
+            return ()
+
+    error = from_rpc_error(Unavailable(), "unix:/tmp/spark-conduit-0-abc/conduit.sock (embedded)")
+    assert error.error_class == "SERVICE_UNAVAILABLE"
+    assert "embedded spark-conduit service" in str(error) and "local[2,4]" in str(error)
+    assert "service_endpoint option" not in str(error)  # the remote-endpoint advice does not apply

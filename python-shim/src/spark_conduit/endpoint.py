@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from spark_conduit.errors import SERVICE_ENDPOINT_INVALID, SparkConduitError
+from spark_conduit.errors import EMBEDDED_SUFFIX, SERVICE_ENDPOINT_INVALID, SparkConduitError
 
 ENDPOINT_OPTION = "service_endpoint"
 TOKEN_OPTION = "service_token"
@@ -228,7 +228,7 @@ def resolve_endpoint(options: Mapping[str, str], environ: Mapping[str, str] | No
     from spark_conduit.service import socket_path
 
     path = socket_path(env)
-    return Endpoint(target=f"unix:{path}", display=f"unix:{path} (embedded)", token=token, embedded=True)
+    return Endpoint(target=f"unix:{path}", display=f"unix:{path}{EMBEDDED_SUFFIX}", token=token, embedded=True)
 
 
 def connect_endpoint(options: Mapping[str, str]) -> Endpoint:

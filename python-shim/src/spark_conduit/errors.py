@@ -18,6 +18,8 @@ ERROR_DOMAIN = "spark-conduit"
 
 # Error classes the shim itself raises (the service has its own).
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# How endpoint.py labels the embedded service's address in messages.
+EMBEDDED_SUFFIX = " (embedded)"
 SERVICE_START_FAILED = "SERVICE_START_FAILED"
 SERVICE_ENDPOINT_INVALID = "SERVICE_ENDPOINT_INVALID"
 SERVICE_TOKEN_INVALID = "SERVICE_TOKEN_INVALID"
@@ -122,6 +124,16 @@ def from_rpc_error(error: grpc.RpcError, endpoint: str | None = None) -> SparkCo
             f"The TLS handshake with the spark-conduit service at {where} failed ({details}). Check that "
             "the service_ca_cert option (or SPARK_CONDUIT_CA_CERT) names the CA that signed the service's "
             "certificate, and that the certificate is issued for the host name or IP address in the endpoint.",
+            {"endpoint": where},
+            code,
+        )
+    elif code == grpc.StatusCode.UNAVAILABLE and where.endswith(EMBEDDED_SUFFIX):
+        result = SparkConduitError(
+            SERVICE_UNAVAILABLE,
+            f"The embedded spark-conduit service at {where} stopped answering ({details or 'unavailable'}): "
+            "it exited or was killed during the call. The next task (or Spark's retry of this one) starts it "
+            "again; in local mode Spark retries a failed task only with a master like local[2,4]. Its log is "
+            "service.log in the runtime directory (python -m spark_conduit status shows where).",
             {"endpoint": where},
             code,
         )
