@@ -28,23 +28,17 @@ import { OptionRegistry } from "../../src/options/registry.js";
 import { findProtoDir } from "../../src/transport/proto.js";
 import { createConnectors } from "../../src/backends/index.js";
 import { startServer, type RunningServer } from "../../src/transport/server.js";
+import { seededRandom } from "../support/seeded-random.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const MUTATIONS_PER_TARGET = Number(process.env.FUZZ_MUTATIONS ?? 600);
 const CALL_DEADLINE_MS = 15_000;
 const IN_FLIGHT = 8;
 
-// --- seeded PRNG (mulberry32) ----------------------------------------------------------
+// --- seeded PRNG -----------------------------------------------------------------------
 
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = seededRandom(seed);
   return {
     next,
     int: (n: number) => Math.floor(next() * n),

@@ -24,20 +24,11 @@ import {
 import { FakeCassandra, responseError } from "./test-fakes.js";
 import { scalar, type CqlType } from "./types.js";
 import cassandra from "cassandra-driver";
+import { seededRandom } from "../../../tests/support/seeded-random.js";
 
 const codes = cassandra.types.responseErrorCodes;
 
 /** Deterministic PRNG (mulberry32) so a failing ring can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomToken(random: () => number, bounds: TokenBounds): bigint {
   const width = bounds.max - bounds.min;
@@ -67,7 +58,7 @@ function owners(groups: Array<Array<[bigint, bigint]>>, token: bigint): number[]
 
 describe("splitRing", () => {
   it("covers the ring exactly once for random rings, partition counts and both partitioners", () => {
-    const random = prng(42);
+    const random = seededRandom(42);
     for (let trial = 0; trial < 300; trial++) {
       const bounds = trial % 3 === 0 ? RANDOM_BOUNDS : MURMUR3_BOUNDS;
       const tokenCount = Math.floor(random() * 200);

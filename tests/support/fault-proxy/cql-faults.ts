@@ -18,6 +18,7 @@
  * plain pipe, counted in `unparsed_connections`.
  */
 import type { ProtocolFaults, RelayConnection } from "./relay.js";
+import { seededRandom } from "../seeded-random.js";
 
 export const OPCODES = {
   ERROR: 0x00,
@@ -371,17 +372,6 @@ interface ConnState {
   pending: Map<number, Pending>;
 }
 
-/** A small seeded generator (mulberry32), so a plan's probabilities replay the same way. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface CqlFaults extends ProtocolFaults {
   /** True while a `pause` fault holds traffic. */
@@ -390,7 +380,7 @@ export interface CqlFaults extends ProtocolFaults {
 
 export function cqlFaults(): CqlFaults {
   let plan: CqlPlan = { seed: 1, rules: [] };
-  let rand = random(plan.seed);
+  let rand = seededRandom(plan.seed);
   const counts: Record<string, number> = {};
   const bump = (key: string, by = 1) => {
     counts[key] = (counts[key] ?? 0) + by;
@@ -590,7 +580,7 @@ export function cqlFaults(): CqlFaults {
     },
     configure(raw) {
       plan = parsePlan(raw);
-      rand = random(plan.seed);
+      rand = seededRandom(plan.seed);
     },
     stats() {
       const out: Record<string, number> = { requests: 0, ...counts };

@@ -15,6 +15,7 @@
  */
 import zlib from "node:zlib";
 import type { ProtocolFaults, RelayConnection } from "./relay.js";
+import { seededRandom } from "../seeded-random.js";
 
 export const HTTP_FAULT_KINDS = [
   /** 400 ProvisionedThroughputExceededException, not forwarded. */
@@ -81,17 +82,6 @@ interface ConnState {
 
 const HEAD_END = Buffer.from("\r\n\r\n");
 
-/** A small seeded generator, so a failing plan can be replayed with the same faults. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function parseHttpPlan(plan: unknown): { seed: number; rules: HttpFaultRule[] } {
   if (plan === null || typeof plan !== "object" || Array.isArray(plan)) throw new Error('a fault plan is a JSON object {"faults": [...]}');
@@ -129,7 +119,7 @@ export function parseHttpPlan(plan: unknown): { seed: number; rules: HttpFaultRu
 
 export function httpFaults(): ProtocolFaults {
   let rules: Rule[] = [];
-  let random = mulberry32(1);
+  let random = seededRandom(1);
   const counts: Record<string, number> = {};
   const bump = (key: string, by = 1) => (counts[key] = (counts[key] ?? 0) + by);
   const states = new Map<number, ConnState>();
@@ -290,7 +280,7 @@ export function httpFaults(): ProtocolFaults {
     configure(plan) {
       const parsed = parseHttpPlan(plan);
       rules = parsed.rules.map((rule) => ({ ...rule, matched: 0, fired: 0 }));
-      random = mulberry32(parsed.seed);
+      random = seededRandom(parsed.seed);
     },
     stats: () => ({ ...counts }),
     onClose(conn) {
