@@ -188,6 +188,13 @@ def myks(cassandra) -> str:
     return "myks"
 
 
+@pytest.fixture(scope="session")
+def faults_keyspace(cassandra) -> str:
+    """The keyspace of the fault tests' tables (each test makes its own table)."""
+    cassandra.create_keyspace("faults")
+    return "faults"
+
+
 @pytest.fixture
 def cassandra_users(cassandra, myks) -> str:
     """The seed README's table ``myks.users (id uuid PRIMARY KEY, name text, age int)``, empty."""

@@ -21,7 +21,6 @@ import time
 import uuid
 
 import pyarrow.parquet as pq
-import pytest
 from e2e_support import CREDENTIALS
 from fault_jobs import (
     FaultJob,
@@ -149,13 +148,6 @@ def test_dynamodb_service_killed_mid_write_and_mid_read(dynamodb, tmp_path):
         )
     finally:
         dynamodb.drop_table(table)
-
-
-@pytest.fixture
-def faults_keyspace(cassandra):
-    keyspace = "faults"
-    cassandra.create_keyspace(keyspace)
-    return keyspace
 
 
 def test_cassandra_service_killed_mid_write_and_mid_read(cassandra, faults_keyspace, tmp_path):

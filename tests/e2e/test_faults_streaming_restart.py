@@ -186,13 +186,6 @@ def test_dynamodb_streaming_write_killed_and_restarted(dynamodb, tmp_path):
         dynamodb.drop_table(table)
 
 
-@pytest.fixture
-def faults_keyspace(cassandra):
-    keyspace = "faults"
-    cassandra.create_keyspace(keyspace)
-    return keyspace
-
-
 def test_cassandra_streaming_write_killed_and_restarted(cassandra, faults_keyspace, tmp_path):
     table = f"stream_{uuid.uuid4().hex[:10]}"
     cassandra.cql(f"CREATE TABLE {faults_keyspace}.{table} (id bigint PRIMARY KEY, name text, v bigint, payload text)")
