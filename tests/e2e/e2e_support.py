@@ -48,6 +48,16 @@ def run(command: list[str], timeout: float = 120, env: dict[str, str] | None = N
     )
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM (a service drains), then SIGKILL if it has not exited in ``timeout`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 # --- What a user sees when something fails ---------------------------------------------
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from e2e_support import assert_error, failure
+from e2e_support import assert_error, failure, stop_process
 
 SECRET = "dummy-secret"
 SEED_ID = "550e8400-e29b-41d4-a716-446655440099"
@@ -781,12 +781,7 @@ def small_limit_service(infrastructure):
             time.sleep(0.2)
         yield target
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_process(process)
         with contextlib.suppress(OSError):
             for child in directory.iterdir():
                 child.unlink()

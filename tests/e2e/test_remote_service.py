@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 import pyarrow as pa
 import pytest
-from e2e_support import ROOT, assert_error, failure, missing
+from e2e_support import ROOT, assert_error, failure, missing, stop_process
 
 REGION = {"aws_region": "us-east-1"}
 START_TIMEOUT_SECONDS = 60
@@ -124,12 +124,7 @@ def remote_service(infrastructure, tmp_path_factory) -> Iterator[RemoteService]:
             log=log,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_process(process)
 
 
 @pytest.fixture
