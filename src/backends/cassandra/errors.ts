@@ -362,7 +362,7 @@ export function translateCassandraError(error: unknown, context: ErrorContext): 
       const reason = net ?? firstMessage(all);
       const hint =
         !context.tls && (net === "ECONNRESET" || /closed|timeout|did not reply/i.test(reason))
-          ? " Check options 'host' and 'port'; if the nodes require client encryption, set 'ssl_enabled' to true."
+          ? " Check options 'host' and 'port' and that the nodes are up; if no connection ever succeeded and the nodes require client encryption, set 'ssl_enabled' to true."
           : net === "ECONNREFUSED"
             ? " Nothing accepted the connection: check options 'host' and 'port', and that Cassandra is running and listening there (native_transport_port)."
             : " Check options 'host' and 'port', and that the nodes are up and reachable from the service.";
