@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,51 @@ def dynamodb_table(endpoint: str, table: str) -> list[dict]:
 def cassandra_table(cassandra, keyspace: str, table: str) -> list[dict]:
     [rows] = cassandra.cql(f"SELECT id, name, v, payload FROM {keyspace}.{table}")
     return rows
+
+
+@dataclass(frozen=True)
+class JobTable:
+    """A fresh table for the driver's rows: the format and options to write it, and its
+    count and rows read straight from the database."""
+
+    format: str
+    options: dict[str, str]
+    count: Callable[[], int]
+    rows: Callable[[], list[dict]]
+
+
+@contextlib.contextmanager
+def dynamodb_job_table(dynamodb):
+    from e2e_support import CREDENTIALS
+
+    table = f"faults_{uuid.uuid4().hex[:10]}"
+    dynamodb.create_table(table, ("id", "N"))
+    try:
+        options = {"table_name": table, "aws_region": "us-east-1", "endpoint_url": dynamodb.endpoint, **CREDENTIALS}
+        yield JobTable(
+            "dynamodb",
+            options,
+            lambda: dynamodb_count(dynamodb.endpoint, table),
+            lambda: dynamodb_table(dynamodb.endpoint, table),
+        )
+    finally:
+        dynamodb.drop_table(table)
+
+
+@contextlib.contextmanager
+def cassandra_job_table(cassandra, keyspace: str):
+    table = f"faults_{uuid.uuid4().hex[:10]}"
+    cassandra.cql(f"CREATE TABLE {keyspace}.{table} (id bigint PRIMARY KEY, name text, v bigint, payload text)")
+    try:
+        options = {"host": cassandra.host, "keyspace": keyspace, "table": table, **cassandra.options}
+        yield JobTable(
+            "pycassandra",
+            options,
+            lambda: cassandra.count(keyspace, table),
+            lambda: cassandra_table(cassandra, keyspace, table),
+        )
+    finally:
+        cassandra.cql(f"DROP TABLE IF EXISTS {keyspace}.{table}")
 
 
 def compare(actual: list[dict], expected: dict[int, dict]) -> tuple[int, int, list]:

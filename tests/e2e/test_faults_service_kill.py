@@ -18,17 +18,14 @@ attempts appear in the progress log, and a new service pid runs afterwards.
 from __future__ import annotations
 
 import time
-import uuid
 
 import pyarrow.parquet as pq
-from e2e_support import CREDENTIALS
 from fault_jobs import (
     FaultJob,
     Progress,
-    cassandra_table,
+    cassandra_job_table,
     compare,
-    dynamodb_count,
-    dynamodb_table,
+    dynamodb_job_table,
     expected_rows,
     kill_service,
     runtime_directory,
@@ -130,40 +127,30 @@ def _scenario(
 
 
 def test_dynamodb_service_killed_mid_write_and_mid_read(dynamodb, tmp_path):
-    table = f"faults_{uuid.uuid4().hex[:10]}"
-    dynamodb.create_table(table, ("id", "N"))
-    try:
-        options = {"table_name": table, "aws_region": "us-east-1", "endpoint_url": dynamodb.endpoint, **CREDENTIALS}
+    with dynamodb_job_table(dynamodb) as table:
         _scenario(
             tmp_path,
-            "dynamodb",
-            options,
+            table.format,
+            table.options,
             # Small pages: the read takes many round trips, so the kill finds it streaming
             # (a whole fast partition would otherwise fit in the buffers between processes).
             {"total_segments": "2", "read_page_size": "10"},
-            lambda: dynamodb_count(dynamodb.endpoint, table),
-            lambda: dynamodb_table(dynamodb.endpoint, table),
+            table.count,
+            table.rows,
             rows=DYNAMODB_ROWS,
             throttle=(0.25, 0.1),
         )
-    finally:
-        dynamodb.drop_table(table)
 
 
 def test_cassandra_service_killed_mid_write_and_mid_read(cassandra, faults_keyspace, tmp_path):
-    table = f"kill_{uuid.uuid4().hex[:10]}"
-    cassandra.cql(f"CREATE TABLE {faults_keyspace}.{table} (id bigint PRIMARY KEY, name text, v bigint, payload text)")
-    try:
-        options = {"host": cassandra.host, "keyspace": faults_keyspace, "table": table, **cassandra.options}
+    with cassandra_job_table(cassandra, faults_keyspace) as table:
         _scenario(
             tmp_path,
-            "pycassandra",
-            options,
+            table.format,
+            table.options,
             {"read_partitions": "2", "read_page_size": "10"},
-            lambda: cassandra.count(faults_keyspace, table),
-            lambda: cassandra_table(cassandra, faults_keyspace, table),
+            table.count,
+            table.rows,
             rows=CASSANDRA_ROWS,
             throttle=(0.2, 0.05),
         )
-    finally:
-        cassandra.cql(f"DROP TABLE IF EXISTS {faults_keyspace}.{table}")

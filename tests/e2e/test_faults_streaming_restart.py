@@ -19,20 +19,17 @@ same items.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from e2e_support import CREDENTIALS
 from fault_jobs import (
     FaultJob,
     Progress,
-    cassandra_table,
+    cassandra_job_table,
     compare,
-    dynamodb_count,
-    dynamodb_table,
+    dynamodb_job_table,
     expected_row,
     expected_rows,
     kill_service,
@@ -171,32 +168,10 @@ def _scenario(tmp_path: Path, fmt: str, options: dict, count, table_rows) -> dic
 
 
 def test_dynamodb_streaming_write_killed_and_restarted(dynamodb, tmp_path):
-    table = f"faults_{uuid.uuid4().hex[:10]}"
-    dynamodb.create_table(table, ("id", "N"))
-    try:
-        options = {"table_name": table, "aws_region": "us-east-1", "endpoint_url": dynamodb.endpoint, **CREDENTIALS}
-        _scenario(
-            tmp_path,
-            "dynamodb",
-            options,
-            lambda: dynamodb_count(dynamodb.endpoint, table),
-            lambda: dynamodb_table(dynamodb.endpoint, table),
-        )
-    finally:
-        dynamodb.drop_table(table)
+    with dynamodb_job_table(dynamodb) as table:
+        _scenario(tmp_path, table.format, table.options, table.count, table.rows)
 
 
 def test_cassandra_streaming_write_killed_and_restarted(cassandra, faults_keyspace, tmp_path):
-    table = f"stream_{uuid.uuid4().hex[:10]}"
-    cassandra.cql(f"CREATE TABLE {faults_keyspace}.{table} (id bigint PRIMARY KEY, name text, v bigint, payload text)")
-    try:
-        options = {"host": cassandra.host, "keyspace": faults_keyspace, "table": table, **cassandra.options}
-        _scenario(
-            tmp_path,
-            "pycassandra",
-            options,
-            lambda: cassandra.count(faults_keyspace, table),
-            lambda: cassandra_table(cassandra, faults_keyspace, table),
-        )
-    finally:
-        cassandra.cql(f"DROP TABLE IF EXISTS {faults_keyspace}.{table}")
+    with cassandra_job_table(cassandra, faults_keyspace) as table:
+        _scenario(tmp_path, table.format, table.options, table.count, table.rows)
