@@ -89,7 +89,7 @@ export const dynamoDbOptionSpecs = {
   }),
   max_retry_seconds: integerOption({
     description:
-      "How long a task keeps retrying unprocessed or throttled items (exponential backoff with jitter) before failing with WRITE_RETRIES_EXHAUSTED.",
+      "How long a task keeps retrying unprocessed or throttled items (exponential backoff with jitter) before failing with WRITE_RETRIES_EXHAUSTED. Each request also gets the AWS SDK's own up to 8 attempts, which can add about 20 s under constant throttling.",
     scope: "write",
     default: 120,
     min: 0,
