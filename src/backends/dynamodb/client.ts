@@ -22,6 +22,20 @@ import {
   type ScanCommandInput,
   type ScanCommandOutput,
 } from "@aws-sdk/client-dynamodb";
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListStreamsCommand,
+  type DescribeStreamCommandInput,
+  type DescribeStreamCommandOutput,
+  type GetRecordsCommandOutput,
+  type GetShardIteratorCommandInput,
+  type GetShardIteratorCommandOutput,
+  type ListStreamsCommandInput,
+  type ListStreamsCommandOutput,
+} from "@aws-sdk/client-dynamodb-streams";
 import type { DynamoDbOptions } from "./options.js";
 
 /** The calls this backend makes; `DynamoDBClient` is adapted to it, tests fake it. */
@@ -75,10 +89,10 @@ export function describeTarget(config: Pick<ClientConfig, "region" | "endpoint">
   return config.endpoint ? `endpoint ${config.endpoint} (region ${config.region})` : `region ${config.region}`;
 }
 
-/** Builds a real SDK client with keep-alive sockets and wraps it as a DynamoDbApi. */
-export function createSdkApi(config: ClientConfig): DynamoDbApi {
+/** The SDK settings both clients share: keep-alive sockets, timeouts, the SDK's own retries. */
+function sdkClientSettings(config: ClientConfig) {
   const agentOptions = { keepAlive: true, maxSockets: config.maxSockets };
-  const client = new DynamoDBClient({
+  return {
     region: config.region,
     ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
     ...(config.credentials !== undefined ? { credentials: config.credentials } : {}),
@@ -91,7 +105,12 @@ export function createSdkApi(config: ClientConfig): DynamoDbApi {
       connectionTimeout: 10_000,
       requestTimeout: 120_000,
     },
-  });
+  };
+}
+
+/** Builds a real SDK client with keep-alive sockets and wraps it as a DynamoDbApi. */
+export function createSdkApi(config: ClientConfig): DynamoDbApi {
+  const client = new DynamoDBClient(sdkClientSettings(config));
   // The SDK's logger middleware copies every request and response through a
   // sensitive-data filter even when nothing logs (about 8% of the service's CPU on a
   // write, more on 1 MB scan pages). The service logs its own summaries instead.
@@ -101,6 +120,33 @@ export function createSdkApi(config: ClientConfig): DynamoDbApi {
     createTable: (input, signal) => client.send(new CreateTableCommand(input), { abortSignal: signal }),
     scan: (input, signal) => client.send(new ScanCommand(input), { abortSignal: signal }),
     batchWriteItem: (input, signal) => client.send(new BatchWriteItemCommand(input), { abortSignal: signal }),
+    destroy: () => client.destroy(),
+  };
+}
+
+/**
+ * The DynamoDB Streams calls the stream reader makes (a separate SDK client and endpoint
+ * prefix, `streams.dynamodb`); `DynamoDBStreamsClient` is adapted to it, tests fake it.
+ */
+export interface StreamsApi {
+  listStreams(input: ListStreamsCommandInput, signal?: AbortSignal): Promise<ListStreamsCommandOutput>;
+  describeStream(input: DescribeStreamCommandInput, signal?: AbortSignal): Promise<DescribeStreamCommandOutput>;
+  getShardIterator(input: GetShardIteratorCommandInput, signal?: AbortSignal): Promise<GetShardIteratorCommandOutput>;
+  getRecords(shardIterator: string, limit: number, signal?: AbortSignal): Promise<GetRecordsCommandOutput>;
+  /** Closes pooled sockets. */
+  destroy(): void;
+}
+
+/** Builds a real Streams client (pool it with `clientKey` like the table client) and wraps it as a StreamsApi. */
+export function createSdkStreamsApi(config: ClientConfig): StreamsApi {
+  const client = new DynamoDBStreamsClient(sdkClientSettings(config));
+  // Same reason as for the table client: GetRecords pages are up to 1 MB.
+  client.middlewareStack.remove("loggerMiddleware");
+  return {
+    listStreams: (input, signal) => client.send(new ListStreamsCommand(input), { abortSignal: signal }),
+    describeStream: (input, signal) => client.send(new DescribeStreamCommand(input), { abortSignal: signal }),
+    getShardIterator: (input, signal) => client.send(new GetShardIteratorCommand(input), { abortSignal: signal }),
+    getRecords: (shardIterator, limit, signal) => client.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: limit }), { abortSignal: signal }),
     destroy: () => client.destroy(),
   };
 }
