@@ -488,6 +488,7 @@ export async function* readPartition(ctx: StreamContext, partition: StreamPartit
   for await (const page of shardPages(ctx, partition.streamArn, partition.shardId, partition.start, () => GET_RECORDS_LIMIT)) {
     if (page === "gone") return;
     for (const record of page.records) {
+      if (ctx.signal.aborted) throw cancelled(`Reading the stream of DynamoDB table '${ctx.table}'`, ctx.signal.reason);
       const seq = record.dynamodb?.SequenceNumber;
       if (seq === undefined) continue;
       if (lastYielded !== undefined && compareSequenceNumbers(seq, lastYielded) <= 0) continue;
@@ -496,7 +497,6 @@ export async function* readPartition(ctx: StreamContext, partition: StreamPartit
       lastYielded = seq;
       if (compareSequenceNumbers(seq, end) === 0) return;
     }
-    if (ctx.signal.aborted) throw cancelled(`Reading the stream of DynamoDB table '${ctx.table}'`, ctx.signal.reason);
     if (page.next === undefined) break;
     empty = page.records.length === 0 ? empty + 1 : 0;
     if (empty >= EMPTY_PAGES_IN_PARTITION) break;
