@@ -101,7 +101,9 @@ def read_checks(results: Path, summary: Summary) -> None:
             summary.test(STATIC, name, "passed" if status == "pass" else "failed")
 
 
-def read_runners(results: Path, summary: Summary) -> None:
+def read_runners(results: Path, summary: Summary, accounted: dict[str, int]) -> None:
+    """A runner's non-zero exit is a failure of its own unless its report already shows one
+    (a failed test exits 1 too, and is counted once)."""
     codes: dict[str, str] = {}
     path = results / "runners.txt"
     if path.exists():
@@ -113,7 +115,7 @@ def read_runners(results: Path, summary: Summary) -> None:
         code = codes.get(runner)
         if code is None:
             summary.problem(f"{runner} did not run (no exit code recorded)")
-        elif code != "0":
+        elif code != "0" and not accounted.get(runner):
             why = " (pytest: no tests were collected)" if runner.startswith("pytest") and code == "5" else ""
             summary.problem(f"{runner} exited with code {code}{why}")
 
@@ -127,17 +129,18 @@ def vitest_layer(file_name: str, root: Path) -> str:
     return VITEST_UNIT if relative.startswith("src/") else VITEST_INTEGRATION
 
 
-def read_vitest(results: Path, root: Path, summary: Summary) -> None:
+def read_vitest(results: Path, root: Path, summary: Summary) -> int:
+    """Adds the report's tests; returns how many failures it accounts for."""
     path = results / "vitest.json"
     try:
         report = json.loads(path.read_text())
         files = report["testResults"]
     except FileNotFoundError:
         summary.problem("vitest wrote no report")
-        return
+        return 1
     except (ValueError, KeyError, TypeError) as error:
         summary.problem(f"the vitest report {path} is unreadable: {error}")
-        return
+        return 1
     counted = 0  # failures this report accounts for
     for file in files:
         layer = vitest_layer(file.get("name", ""), root)
@@ -152,40 +155,47 @@ def read_vitest(results: Path, root: Path, summary: Summary) -> None:
             summary.problem(f"vitest suite {file.get('name')} failed outside its tests: {first_line}")
             counted += 1
     failed_files = sum(1 for file in files if file.get("status") == "failed")
-    if report.get("numFailedTestSuites", 0) > failed_files:
+    # numFailedTestSuites counts describe blocks too: only a failure nothing else shows is added.
+    if report.get("numFailedTestSuites", 0) > failed_files and not counted:
         summary.problem(f"vitest reports {report['numFailedTestSuites']} failed suites, {failed_files} of them listed")
         counted += 1
     if report.get("success") is False and not counted:
         summary.problem("the vitest report says success: false")
+        counted += 1
+    return counted
 
 
-def read_pytest(results: Path, runner: str, layer: str, summary: Summary) -> None:
+def read_pytest(results: Path, runner: str, layer: str, summary: Summary) -> int:
+    """Adds the report's tests; returns how many failures it accounts for."""
     path = results / f"{runner}.xml"
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
         summary.problem(f"{runner} wrote no report")
-        return
+        return 1
     except ET.ParseError as error:
         summary.problem(f"the {runner} report {path} is unreadable: {error}")
-        return
+        return 1
+    failed = 0
     for case in root.iter("testcase"):
         name = f"{case.get('classname', '')}::{case.get('name', '?')}"
         if case.find("failure") is not None or case.find("error") is not None:
             summary.test(layer, name, "failed")
+            failed += 1
         elif (skip := case.find("skipped")) is not None:
             summary.test(layer, name, "skipped", skip.get("message", ""))
         else:
             summary.test(layer, name, "passed")
+    return failed
 
 
 def summarize(results: Path, root: Path, in_ci: bool) -> Summary:
     summary = Summary(in_ci=in_ci)
     read_checks(results, summary)
-    read_runners(results, summary)
-    read_vitest(results, root, summary)
+    accounted = {"vitest": read_vitest(results, root, summary)}
     for runner, layer in PYTEST_RUNNERS.items():
-        read_pytest(results, runner, layer, summary)
+        accounted[runner] = read_pytest(results, runner, layer, summary)
+    read_runners(results, summary, accounted)
     for name in PRODUCT_LAYERS:
         if summary.layers[name].ran == 0:
             summary.problem(f"the {name} layer ran no test")

@@ -222,3 +222,15 @@ def test_a_skip_outside_ci_is_counted_not_failed(results):
     code, last = results.run(ci=False)
     assert code == 0, results.output
     assert last == "11 passed, 0 failed, 1 skipped"
+
+
+def test_one_failed_test_counts_once(results):
+    # A failed test in a describe block: vitest exits 1 and counts the file and the block as failed suites.
+    results.vitest["testResults"][0]["assertionResults"][0]["status"] = "failed"
+    results.vitest["testResults"][0]["status"] = "failed"
+    results.vitest["numFailedTestSuites"] = 2
+    results.vitest["success"] = False
+    results.runners["vitest"] = 1
+    code, last = results.run()
+    assert code == 1, results.output
+    assert last == "11 passed, 1 failed", results.output

@@ -281,18 +281,20 @@ describe("the Cassandra connector through the relay", () => {
       seed: 5,
       rules: [
         // Random, not every Nth: a fixed rhythm can meet the same statement's retries again and again.
-        { fault: "write_timeout", match: `"${KS}"."coll"`, probability: 0.2 },
+        // At 10% a row meets 8 timeouts in a row (its timestamp slots run out) about once in 10^5 runs;
+        // at 20% with max_retries 5 one of 600 rows ran out of retries in about one run in 25.
+        { fault: "write_timeout", match: `"${KS}"."coll"`, probability: 0.1 },
         { fault: "drop_after_answer", match: `"${KS}"."coll"`, after: 50, every: 150, max: 2 },
       ],
     });
     const rows = 600;
     const data = Array.from({ length: rows }, (_, i): PlainValue[] => [BigInt(i), [i, 7], [i, -1], [i, 9]]);
-    const results = await write(opts("coll"), collSchema, [data.slice(0, rows / 2), data.slice(rows / 2)]);
+    const results = await write(opts("coll", { max_retries: "10" }), collSchema, [data.slice(0, rows / 2), data.slice(rows / 2)]);
     const stats = since(before);
-    expect(stats.write_timeout).toBeGreaterThan(50);
+    expect(stats.write_timeout).toBeGreaterThan(25);
     expect(stats.drop_after_answer).toBe(2);
     expect(results.reduce((n, r) => n + r.rowsWritten, 0)).toBe(rows);
-    expect(results.reduce((n, r) => n + r.retries, 0)).toBeGreaterThan(50);
+    expect(results.reduce((n, r) => n + r.retries, 0)).toBeGreaterThan(25);
     const stored = await direct.execute(`SELECT k, l, s, fl FROM ${KS}.coll`, [], { fetchSize: 10_000 });
     const got = stored.rows.map((r) => [Number(r.get("k")), r.get("l"), [...(r.get("s") as number[])].sort((a, b) => a - b), r.get("fl")]).sort((a, b) => (a[0] as number) - (b[0] as number));
     expect(got).toEqual(Array.from({ length: rows }, (_, i) => [i, [i, 7], [-1, i], [i, 9]]));
