@@ -3,8 +3,8 @@
 The line must not say "0 failed" unless every layer really ran and passed, so besides the
 tests that failed it counts one failure for each of these problems:
 
-- a runner that exited non-zero (an unhandled rejection, "No test files found", pytest
-  collecting nothing: exit 5) or never recorded its exit code;
+- a runner that never recorded its exit code, or exited non-zero while its report shows no
+  failure (an unhandled rejection, "No test files found", pytest collecting nothing: exit 5);
 - a report that is missing, unreadable, says ``success: false``, or has a failed suite
   (a throwing ``beforeAll`` marks the file's tests *skipped* and the file failed);
 - a layer (static checks, vitest unit, vitest integration, pytest shim, pytest e2e) that
