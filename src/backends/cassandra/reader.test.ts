@@ -7,7 +7,7 @@ import { rejection } from "../../../tests/support/conduit-error.js";
 import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { MURMUR3_BOUNDS, splitRing } from "./planner.js";
 import { readQuery, scanTokenRanges, type ScanRangesInput } from "./reader.js";
-import { FakeCassandra, fakeToken, noHostAvailable, responseError } from "./test-fakes.js";
+import { abortableSleepClock, FakeCassandra, fakeToken, noHostAvailable, responseError } from "./test-fakes.js";
 import { scalar } from "./types.js";
 
 const codes = cassandra.types.responseErrorCodes;
@@ -193,21 +193,7 @@ describe("scanTokenRanges", () => {
       throw responseError(codes.overloaded, "Overloaded");
     };
     const controller = new AbortController();
-    let asleep!: () => void;
-    const sleeping = new Promise<void>((r) => (asleep = r));
-    const clock = {
-      now: () => Date.now(),
-      random: () => 1,
-      sleep: (_ms: number, signal?: AbortSignal) =>
-        new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, 5_000);
-          signal?.addEventListener("abort", () => {
-            clearTimeout(timer);
-            reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
-          });
-          asleep();
-        }),
-    };
+    const { clock, sleeping } = abortableSleepClock(5_000);
     const done = collect(scanTokenRanges(input({ signal: controller.signal, clock })));
     await sleeping;
     const started = Date.now();

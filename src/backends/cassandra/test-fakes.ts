@@ -52,6 +52,29 @@ interface Cell {
   ts: bigint;
 }
 
+/**
+ * A clock whose backoff sleeps really wait (`sleepMillis`) unless their signal aborts,
+ * with `sleeping` resolved once the first sleep starts: for tests that cancel during a backoff.
+ */
+export function abortableSleepClock(sleepMillis: number): { clock: { now: () => number; random: () => number; sleep: (ms: number, signal?: AbortSignal) => Promise<void> }; sleeping: Promise<void> } {
+  let asleep!: () => void;
+  const sleeping = new Promise<void>((resolve) => (asleep = resolve));
+  const clock = {
+    now: () => Date.now(),
+    random: () => 1,
+    sleep: (_ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, sleepMillis);
+        signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+        });
+        asleep();
+      }),
+  };
+  return { clock, sleeping };
+}
+
 export interface FakeRow {
   cells: Map<string, Cell>;
   /** Timestamp of the latest row deletion. */

@@ -7,7 +7,7 @@ import { BatchBuilder } from "../../arrow/batch-builder.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
 import { FakeClock } from "../../../tests/support/fake-clock.js";
 import type { WritePlan } from "./planner.js";
-import { FakeCassandra, noHostAvailable, responseError } from "./test-fakes.js";
+import { abortableSleepClock, FakeCassandra, noHostAvailable, responseError } from "./test-fakes.js";
 import { scalar } from "./types.js";
 import { deleteQuery, insertQuery, MAX_BATCH_STATEMENTS, nextTimestamp, TIMESTAMP_SLOTS, writeRows, writesList, type WriteTaskInput } from "./writer.js";
 
@@ -354,26 +354,13 @@ describe("writeRows", () => {
   it("stops retrying at once when the task is cancelled during a backoff, with no further attempt", async () => {
     const controller = new AbortController();
     // A real wait: the backoff sleep only ends early if the writer links it to the call's signal.
-    const sleeping = deferred();
-    const clock = {
-      now: () => Date.now(),
-      random: () => 1,
-      sleep: (_ms: number, signal?: AbortSignal) =>
-        new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, 1_500);
-          signal?.addEventListener("abort", () => {
-            clearTimeout(timer);
-            reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
-          });
-          sleeping.resolve();
-        }),
-    };
+    const { clock, sleeping } = abortableSleepClock(1_500);
     const { api, input } = setup({ signal: controller.signal, clock, maxRetries: 1 });
     api.fail = () => {
       throw responseError(codes.writeTimeout, "Operation timed out - received only 0 responses.");
     };
     const done = writeRows(input([batch(rows(1))]));
-    await sleeping.promise;
+    await sleeping;
     expect(api.executes).toHaveLength(1);
     const started = Date.now();
     controller.abort();
