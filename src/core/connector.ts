@@ -76,6 +76,41 @@ export interface FinishWriteInput {
   signal: AbortSignal;
 }
 
+/** A streaming read's driver-side call; offsets are the backend's JSON text, opaque to the shim. */
+export interface StreamCallInput {
+  options: Record<string, string>;
+  /** The schema Spark will read. */
+  schema: Schema;
+  signal: AbortSignal;
+}
+
+export interface LatestOffsetInput extends StreamCallInput {
+  /** The offset the next micro-batch starts after. */
+  start: string;
+  /** At most this many records past `start` (Spark 4.2+ ReadMaxRows); undefined: no limit. */
+  maxRecords: number | undefined;
+  /** Never past this offset (the target of Trigger.AvailableNow); undefined: no bound. */
+  endBound: string | undefined;
+  /** Every shard generation up to the present in one offset (AvailableNow's target; Spark 4.0/4.1). */
+  catchUp: boolean;
+}
+
+export interface PlanStreamReadInput extends StreamCallInput {
+  start: string;
+  end: string;
+}
+
+/**
+ * The driver side of `spark.readStream`: offsets and partitions. Tasks read the
+ * partitions with `Connector.read`, so one Read RPC serves batch and stream partitions.
+ */
+export interface StreamSource {
+  initialOffset(input: StreamCallInput): Promise<string>;
+  latestOffset(input: LatestOffsetInput): Promise<string>;
+  /** The same two offsets always give the same partitions (a replayed micro-batch reads the same records). */
+  planStreamRead(input: PlanStreamReadInput): Promise<Uint8Array[]>;
+}
+
 export interface Connector {
   /** The Spark format name, e.g. "dynamodb". */
   readonly format: string;
@@ -89,6 +124,8 @@ export interface Connector {
   commitWrite(input: FinishWriteInput): Promise<void>;
   /** Returns what can be said about the state the target was left in. */
   abortWrite(input: FinishWriteInput): Promise<string>;
+  /** Streaming reads; undefined when the format has none. */
+  readonly stream?: StreamSource;
   /** Releases pooled clients (called on shutdown). */
   close(): Promise<void>;
 }

@@ -26,3 +26,14 @@ export function decodeDescriptor<T>(kind: string, bytes: Uint8Array): T {
   }
   return parsed as T;
 }
+
+/** The kind of a descriptor, so a connector can route it; undefined when the bytes are not one. */
+export function descriptorKind(bytes: Uint8Array): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(decoder.decode(bytes));
+    const kind = typeof parsed === "object" && parsed !== null ? (parsed as { kind?: unknown }).kind : undefined;
+    return typeof kind === "string" ? kind : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -8,7 +8,8 @@ import { closestMatch } from "../core/did-you-mean.js";
 import { clip, invalidArgument } from "../core/errors.js";
 
 /** Which operation an option is for. Options of the other direction are accepted and ignored. */
-export type OptionScope = "read" | "write" | "both";
+/** "stream": streaming reads only (`spark.readStream`); "read" options apply to both kinds of read. */
+export type OptionScope = "read" | "write" | "both" | "stream";
 
 export interface OptionSpec<T> {
   readonly kind: "string" | "integer" | "boolean" | "enum" | "list";

@@ -6,11 +6,21 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { RecordBatch } from "apache-arrow";
 import { decodeBatches, decodeSchema, encodeBatch, encodeSchema } from "../arrow/ipc.js";
-import type { Connector, WriteResult } from "../core/connector.js";
+import type { Connector, StreamSource, WriteResult } from "../core/connector.js";
 import { closestMatch } from "../core/did-you-mean.js";
 import { clip, ConduitError, invalidArgument } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import type { DescribeRequest, FinishWriteRequest, PlanReadRequest, PlanWriteRequest, ReadRequest, WriteRequest, WriteResponse } from "./proto.js";
+import type {
+  DescribeRequest,
+  FinishWriteRequest,
+  PlanReadRequest,
+  PlanStreamReadRequest,
+  PlanWriteRequest,
+  ReadRequest,
+  StreamOffsetRequest,
+  WriteRequest,
+  WriteResponse,
+} from "./proto.js";
 import { toServiceError } from "./status.js";
 
 export interface HandlerContext {
@@ -106,6 +116,18 @@ function connectorFor(ctx: HandlerContext, format: string): Connector {
     `This service has no connector for format '${clip(format)}'.${suggestion ? ` Did you mean '${suggestion}'?` : ""} Available: ${[...ctx.connectors.keys()].join(", ")}.`,
     { format: clip(format) },
   );
+}
+
+function streamSourceFor(ctx: HandlerContext, format: string): StreamSource {
+  const connector = connectorFor(ctx, format);
+  if (connector.stream) return connector.stream;
+  const streaming = [...ctx.connectors.values()].filter((c) => c.stream).map((c) => c.format);
+  throw new ConduitError({
+    code: "UNIMPLEMENTED",
+    errorClass: "STREAM_READ_UNSUPPORTED",
+    message: `Format '${connector.format}' has no streaming reads (spark.readStream) yet; read it with spark.read. Formats with streaming reads: ${streaming.join(", ") || "none"}.`,
+    parameters: { format: connector.format },
+  });
 }
 
 function requireSchema(bytes: Buffer, what: string) {
@@ -266,7 +288,43 @@ export function createConduitHandlers(ctx: HandlerContext): grpc.UntypedServiceI
     return { detail };
   });
 
+  const streamInput = (request: StreamOffsetRequest | PlanStreamReadRequest, operation: string, signal: AbortSignal) => ({
+    options: request.options,
+    schema: requireSchema(request.arrowSchema, operation),
+    signal,
+  });
+
+  const initialOffset = unary<StreamOffsetRequest, { offset: string }>(ctx, "InitialOffset", async (request, signal) => {
+    const offset = await streamSourceFor(ctx, request.format).initialOffset(streamInput(request, "InitialOffset", signal));
+    return { offset };
+  });
+
+  const latestOffset = unary<StreamOffsetRequest, { offset: string }>(ctx, "LatestOffset", async (request, signal) => {
+    const source = streamSourceFor(ctx, request.format);
+    if (request.maxRecords < 0) throw invalidArgument("REQUEST_MALFORMED", `LatestOffset's max_records must be 0 (no limit) or more, not ${request.maxRecords}.`);
+    const offset = await source.latestOffset({
+      ...streamInput(request, "LatestOffset", signal),
+      start: request.startOffset,
+      maxRecords: request.maxRecords > 0 ? request.maxRecords : undefined,
+      endBound: request.endBound !== "" ? request.endBound : undefined,
+      catchUp: request.catchUp,
+    });
+    return { offset };
+  });
+
+  const planStreamRead = unary<PlanStreamReadRequest, { partitions: Uint8Array[] }>(ctx, "PlanStreamRead", async (request, signal) => {
+    const partitions = await streamSourceFor(ctx, request.format).planStreamRead({
+      ...streamInput(request, "PlanStreamRead", signal),
+      start: request.startOffset,
+      end: request.endOffset,
+    });
+    return { partitions };
+  });
+
   return {
+    InitialOffset: initialOffset,
+    LatestOffset: latestOffset,
+    PlanStreamRead: planStreamRead,
     Describe: describe,
     PlanRead: planRead,
     Read: read,

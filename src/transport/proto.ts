@@ -110,3 +110,19 @@ export interface FinishWriteRequest {
   taskResults: WriteResponse[];
   batchId: number;
 }
+export interface StreamOffsetRequest {
+  format: string;
+  options: Record<string, string>;
+  arrowSchema: Buffer;
+  startOffset: string;
+  maxRecords: number;
+  endBound: string;
+  catchUp: boolean;
+}
+export interface PlanStreamReadRequest {
+  format: string;
+  options: Record<string, string>;
+  arrowSchema: Buffer;
+  startOffset: string;
+  endOffset: string;
+}

@@ -82,7 +82,7 @@ describe("DynamoDB Streams on DynamoDB Local", () => {
     const table = uniqueTable("events");
     await createTable(table);
     const context = ctx(table);
-    const start = await initialOffset(context, "trim_horizon");
+    const start = await initialOffset(context, { type: "trim_horizon" });
     await put(table, "a", 1);
     await put(table, "b", 10);
     await raw.send(new UpdateItemCommand({ TableName: table, Key: { pk: { S: "a" } }, UpdateExpression: "SET v = :v", ExpressionAttributeValues: { ":v": { N: "2" } } }));
@@ -108,7 +108,7 @@ describe("DynamoDB Streams on DynamoDB Local", () => {
     await createTable(table);
     const context = ctx(table);
     for (let i = 0; i < 5; i++) await put(table, `k${i}`, i);
-    const first = roundTrip(await latestOffset(context, await initialOffset(context, "trim_horizon")));
+    const first = roundTrip(await latestOffset(context, await initialOffset(context, { type: "trim_horizon" })));
     for (let i = 5; i < 12; i++) await put(table, `k${i}`, i);
     const second = roundTrip(await latestOffset(context, first));
 
@@ -124,11 +124,11 @@ describe("DynamoDB Streams on DynamoDB Local", () => {
     await createTable(table);
     const context = ctx(table);
     for (let i = 0; i < 10; i++) await put(table, `k${i}`, i);
-    let offset = await initialOffset(context, "trim_horizon");
+    let offset = await initialOffset(context, { type: "trim_horizon" });
     const all: ChangeRecord[] = [];
     const sizes: number[] = [];
     for (let batch = 0; batch < 6; batch++) {
-      const next = roundTrip(await latestOffset(context, offset, 3));
+      const next = roundTrip(await latestOffset(context, offset, { maxRecords: 3 }));
       const records = await readBetween(context, offset, next);
       sizes.push(records.length);
       all.push(...records);
@@ -143,7 +143,7 @@ describe("DynamoDB Streams on DynamoDB Local", () => {
     await createTable(table);
     const context = ctx(table);
     await put(table, "a", 1);
-    const first = roundTrip(await latestOffset(context, await initialOffset(context, "trim_horizon")));
+    const first = roundTrip(await latestOffset(context, await initialOffset(context, { type: "trim_horizon" })));
     await put(table, "b", 2);
     await raw.send(new UpdateTableCommand({ TableName: table, StreamSpecification: { StreamEnabled: false } }));
     await raw.send(new UpdateTableCommand({ TableName: table, StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" } }));
@@ -171,7 +171,7 @@ describe("DynamoDB Streams on DynamoDB Local", () => {
     const other = uniqueTable("other");
     await createTable(table);
     await createTable(other);
-    const foreign = await initialOffset(ctx(other), "trim_horizon");
+    const foreign = await initialOffset(ctx(other), { type: "trim_horizon" });
     const error = await rejection(latestOffset(ctx(table), foreign));
     expect(error.errorClass).toBe("STREAM_OFFSET_OTHER_TABLE");
     expect(error.message).toContain(other);
@@ -181,7 +181,7 @@ describe("DynamoDB Streams on DynamoDB Local", () => {
   it("says how to enable a stream on a table without one", async () => {
     const table = uniqueTable("nostream");
     await createTable(table, false);
-    const error = await rejection(initialOffset(ctx(table), "trim_horizon"));
+    const error = await rejection(initialOffset(ctx(table), { type: "trim_horizon" }));
     expect(error.errorClass).toBe("STREAM_NOT_ENABLED");
     expect(error.code).toBe("FAILED_PRECONDITION");
     expect(error.message).toContain(`aws dynamodb update-table --table-name ${table} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES`);

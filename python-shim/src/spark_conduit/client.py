@@ -28,6 +28,9 @@ _METHODS = {
     "_write": ("Write", "stream_unary", pb.WriteRequest, pb.WriteResponse),
     "_commit_write": ("CommitWrite", "unary_unary", pb.CommitWriteRequest, pb.CommitWriteResponse),
     "_abort_write": ("AbortWrite", "unary_unary", pb.AbortWriteRequest, pb.AbortWriteResponse),
+    "_initial_offset": ("InitialOffset", "unary_unary", pb.StreamOffsetRequest, pb.StreamOffsetResponse),
+    "_latest_offset": ("LatestOffset", "unary_unary", pb.StreamOffsetRequest, pb.StreamOffsetResponse),
+    "_plan_stream_read": ("PlanStreamRead", "unary_unary", pb.PlanStreamReadRequest, pb.PlanReadResponse),
 }
 
 # Driver-side calls plan and validate; they may wait on the database (e.g. creating a
@@ -146,6 +149,43 @@ class ConduitClient:
             ),
         )
         return response.detail
+
+    # ---- streaming reads (driver) ------------------------------------------------
+
+    def initial_offset(self, fmt: str, arrow_schema: bytes) -> str:
+        request = pb.StreamOffsetRequest(format=fmt, options=self.options, arrow_schema=arrow_schema)
+        return self._unary("_initial_offset", request).offset
+
+    def latest_offset(
+        self,
+        fmt: str,
+        arrow_schema: bytes,
+        start_offset: str,
+        *,
+        max_records: int = 0,
+        end_bound: str = "",
+        catch_up: bool = False,
+    ) -> str:
+        request = pb.StreamOffsetRequest(
+            format=fmt,
+            options=self.options,
+            arrow_schema=arrow_schema,
+            start_offset=start_offset,
+            max_records=max_records,
+            end_bound=end_bound,
+            catch_up=catch_up,
+        )
+        return self._unary("_latest_offset", request).offset
+
+    def plan_stream_read(self, fmt: str, arrow_schema: bytes, start_offset: str, end_offset: str) -> list[bytes]:
+        request = pb.PlanStreamReadRequest(
+            format=fmt,
+            options=self.options,
+            arrow_schema=arrow_schema,
+            start_offset=start_offset,
+            end_offset=end_offset,
+        )
+        return list(self._unary("_plan_stream_read", request).partitions)
 
     # ---- task calls --------------------------------------------------------------
 

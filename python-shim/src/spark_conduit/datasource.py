@@ -31,6 +31,8 @@ from pyspark.sql.types import StructType
 
 from spark_conduit import arrow_ipc
 from spark_conduit.client import ConduitClient
+from spark_conduit.partition import ConduitInputPartition, read_partition
+from spark_conduit.stream_reader import ConduitStreamReader
 from spark_conduit.v1 import conduit_pb2 as pb
 
 try:  # Spark 4.1+
@@ -43,17 +45,6 @@ except ImportError:  # Spark 4.0: rows arrive as pyspark Rows and are converted 
 
 # Rows per Arrow batch when a Spark 4.0 stream writer has to build batches from Rows.
 ROWS_PER_BATCH_FALLBACK = 10_000
-
-
-@dataclass
-class ConduitInputPartition(InputPartition):
-    """One Spark read partition: the service's opaque descriptor."""
-
-    index: int
-    descriptor: bytes
-
-    def __repr__(self) -> str:
-        return f"ConduitInputPartition(index={self.index}, descriptor={len(self.descriptor)} bytes)"
 
 
 @dataclass
@@ -140,6 +131,11 @@ class ConduitDataSource(DataSource):
             plan = client.plan_write(self.name(), arrow_schema, overwrite=overwrite, streaming=False)
         return ConduitWriter(self.name(), options, arrow_schema, plan)
 
+    def streamReader(self, schema: StructType) -> ConduitStreamReader:
+        """A change stream of the source (formats without one fail with STREAM_READ_UNSUPPORTED on the first call)."""
+        arrow_schema = arrow_ipc.encode_schema(arrow_ipc.to_arrow_schema(schema))
+        return ConduitStreamReader(self.name(), _options(self.options), arrow_schema)
+
     def streamWriter(self, schema: StructType, overwrite: bool) -> ConduitStreamWriter:
         options = _options(self.options)
         arrow_schema = arrow_ipc.encode_schema(arrow_ipc.to_arrow_schema(schema))
@@ -163,12 +159,7 @@ class ConduitReader(DataSourceReader):
         return [ConduitInputPartition(i, d) for i, d in enumerate(descriptors)]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        if not isinstance(partition, ConduitInputPartition):
-            return  # Spark's placeholder when the plan had no partitions: nothing to read.
-        schema = arrow_ipc.decode_schema(self.arrow_schema)
-        with ConduitClient(self.options) as client:
-            for batch in client.read(self.format, self.arrow_schema, partition.descriptor):
-                yield arrow_ipc.conform_batch(batch, schema)
+        return read_partition(self.format, self.options, self.arrow_schema, partition)
 
 
 class ConduitWriter(DataSourceArrowWriter):

@@ -7,7 +7,8 @@ import { ClientPool } from "../../core/client-pool.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import { sumWriteResults, type Connector, type FinishWriteInput } from "../../core/connector.js";
 import type { Logger } from "../../core/logger.js";
-import { clientConfigFromOptions, clientKey, createSdkApi, type ClientConfig, type DynamoDbApi } from "./client.js";
+import { descriptorKind } from "../../core/descriptor.js";
+import { clientConfigFromOptions, clientKey, createSdkApi, createSdkStreamsApi, type ClientConfig, type DynamoDbApi, type StreamsApi } from "./client.js";
 import { dynamoDbOptions, parseDynamoDbOptions, type DynamoDbOptions } from "./options.js";
 import {
   decodeReadPartition,
@@ -19,18 +20,36 @@ import {
   type PlanContext,
 } from "./planner.js";
 import { scanSegment } from "./reader.js";
+import type { StreamContext } from "./stream.js";
+import { StreamRecordCache } from "./stream-cache.js";
+import {
+  decodeStreamPartition,
+  describeChangeStream,
+  isStreamRead,
+  planStreamPartitions,
+  readStreamPartition,
+  refuseStreamOptionInBatchRead,
+  STREAM_KIND,
+  streamInitialOffset,
+  streamLatestOffset,
+} from "./stream-source.js";
 import { writeRows } from "./writer.js";
 
-/** Test seams: a fake DynamoDB and a fake clock. */
+/** Test seams: a fake DynamoDB (and Streams) and a fake clock. */
 export interface DynamoDbConnectorDeps {
   createApi?: (config: ClientConfig) => DynamoDbApi;
+  createStreamsApi?: (config: ClientConfig) => StreamsApi;
   clock?: Clock;
+  /** Bytes of read-ahead stream records kept for the tasks that read them (0: none). */
+  streamCacheBytes?: number;
 }
 
 export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorDeps = {}): Connector {
   const pool = new ClientPool<ClientConfig, DynamoDbApi>(deps.createApi ?? createSdkApi, clientKey, (api) => api.destroy());
+  const streamsPool = new ClientPool<ClientConfig, StreamsApi>(deps.createStreamsApi ?? createSdkStreamsApi, clientKey, (api) => api.destroy());
   const clock = deps.clock ?? systemClock;
   const log = logger.child({ format: "dynamodb" });
+  const streamCache = new StreamRecordCache(deps.streamCacheBytes, undefined, clock);
 
   const contextOf = (api: DynamoDbApi, config: ClientConfig, signal: AbortSignal): PlanContext => ({ api, config, clock, logger: log, signal });
   /** Runs a call with a pooled client leased for its duration (eviction never closes it meanwhile). */
@@ -39,24 +58,65 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     return pool.use(config, (api) => fn(contextOf(api, config, signal)));
   };
 
+  const streamContextOf = (dynamodb: DynamoDbApi, streams: StreamsApi, config: ClientConfig, options: DynamoDbOptions, signal: AbortSignal): StreamContext => ({
+    dynamodb,
+    streams,
+    table: options.table_name,
+    region: config.region,
+    endpoint: config.endpoint,
+    failOnDataLoss: options.fail_on_data_loss,
+    signal,
+    logger: log,
+    clock,
+    cache: streamCache,
+  });
+  /** Runs a streaming call with both clients leased. */
+  const withStreams = <T>(options: DynamoDbOptions, signal: AbortSignal, fn: (ctx: StreamContext) => Promise<T>): Promise<T> => {
+    const config = clientConfigFromOptions(options);
+    return pool.use(config, (dynamodb) => streamsPool.use(config, (streams) => fn(streamContextOf(dynamodb, streams, config, options, signal))));
+  };
+
   return {
     format: "dynamodb",
     options: dynamoDbOptions,
 
     async describe(input) {
       const options = parseDynamoDbOptions(input.options, "read");
+      if (isStreamRead(options)) return withContext(options, input.signal, (ctx) => describeChangeStream(ctx, options, input.userSchema));
       return withContext(options, input.signal, (ctx) => describeSource(ctx, options, input.userSchema));
     },
 
     async planRead(input) {
       const options = parseDynamoDbOptions(input.options, "read");
+      refuseStreamOptionInBatchRead(options);
       return withContext(options, input.signal, (ctx) => planReadPartitions(ctx, options, input.schema));
+    },
+
+    stream: {
+      async initialOffset(input) {
+        const options = parseDynamoDbOptions(input.options, "read");
+        return withStreams(options, input.signal, (ctx) => streamInitialOffset(ctx, options, input.schema));
+      },
+      async latestOffset(input) {
+        const options = parseDynamoDbOptions(input.options, "read");
+        return withStreams(options, input.signal, (ctx) => streamLatestOffset(ctx, options, input.schema, input));
+      },
+      async planStreamRead(input) {
+        const options = parseDynamoDbOptions(input.options, "read");
+        return planStreamPartitions(options, input.schema, input.start, input.end);
+      },
     },
 
     read(input): AsyncIterable<RecordBatch> {
       const options = parseDynamoDbOptions(input.options, "read");
-      const partition = decodeReadPartition(input.partition);
       const config = clientConfigFromOptions(options);
+      if (descriptorKind(input.partition) === STREAM_KIND) {
+        const partition = decodeStreamPartition(input.partition);
+        return pool.stream(config, (dynamodb) =>
+          streamsPool.stream(config, (streams) => readStreamPartition(streamContextOf(dynamodb, streams, config, options, input.signal), options, input.schema, partition)),
+        );
+      }
+      const partition = decodeReadPartition(input.partition);
       return pool.stream(config, (api) =>
         scanSegment({
           api,
@@ -126,7 +186,8 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     },
 
     async close() {
-      await pool.closeAll();
+      streamCache.clear();
+      await Promise.all([pool.closeAll(), streamsPool.closeAll()]);
     },
   };
 }

@@ -44,6 +44,23 @@ export const dynamoDbOptionSpecs = {
     min: 1,
     max: 1_000_000,
   }),
+  starting_position: stringOption({
+    description:
+      "Makes the read a change stream (`spark.readStream`) of the table's DynamoDB Stream, and says where a new query starts: `trim_horizon` or `earliest` (the oldest record, up to 24 hours back), `latest` (changes from now on) or an ISO-8601 timestamp such as `2026-11-25T10:00:00Z` (changes from that second on). A restarted query continues from its checkpoint instead.",
+    scope: "stream",
+  }),
+  fail_on_data_loss: booleanOption({
+    description:
+      "Fail a streaming read when records it has not read left the stream (older than 24 hours, or the stream was disabled). `false`: log a warning and go on from the oldest record left.",
+    scope: "stream",
+    default: true,
+  }),
+  max_records_per_trigger: integerOption({
+    description: "At most this many change records per micro-batch (Spark 4.2+; Spark 4.0 and 4.1 read all that is available). `Trigger.AvailableNow` honours it too.",
+    scope: "stream",
+    min: 1,
+    max: 1_000_000_000,
+  }),
   schema_sample_size: integerOption({
     description: "Number of items sampled to infer the schema when none is given. Columns are the union of the attributes seen, in alphabetical order.",
     scope: "read",
@@ -162,7 +179,28 @@ export function parseDynamoDbOptions(raw: Record<string, string>, operation: Ope
   }
 
   if (operation === "write") checkWriteOptions(options);
+  if (options.starting_position !== undefined) parseStartingPosition(options.starting_position);
   return options;
+}
+
+export type StartingPosition = { type: "trim_horizon" } | { type: "latest" } | { type: "timestamp"; at: Date };
+
+/** `trim_horizon`, `latest` or an ISO-8601 timestamp (with a zone, or UTC when it has none). */
+export function parseStartingPosition(text: string): StartingPosition {
+  const value = text.trim().toLowerCase();
+  if (value === "trim_horizon" || value === "earliest") return { type: "trim_horizon" };
+  if (value === "latest") return { type: "latest" };
+  const iso = /^\d{4}-\d{2}-\d{2}([t ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(z|[+-]\d{2}:?\d{2})?$/.exec(value);
+  if (iso) {
+    const zoned = iso[4] !== undefined ? text.trim() : `${text.trim()}${iso[1] === undefined ? "T00:00:00" : ""}Z`;
+    const at = new Date(zoned.replace(" ", "T"));
+    if (!Number.isNaN(at.getTime())) return { type: "timestamp", at };
+  }
+  return rule(
+    "OPTION_INVALID_VALUE",
+    `Option 'starting_position' has the invalid value '${text}': expected trim_horizon (the oldest record in the stream), latest (changes from now on) or an ISO-8601 timestamp such as 2026-11-25T10:00:00Z.`,
+    { option: "starting_position", value: text },
+  );
 }
 
 /** billing_mode without create_table is accepted and ignored, as in the seed (it never changes an existing table). */

@@ -7,6 +7,7 @@ import type { DynamoDbApi, StreamsApi } from "./client.js";
 import {
   checkOffsetTable,
   compareSequenceNumbers,
+  initialOffset,
   latestOffset,
   parseStreamOffset,
   planPartitions,
@@ -189,7 +190,7 @@ describe("stream offsets", () => {
 });
 
 describe("latestOffset and partitions", () => {
-  it("reads a child only after its parent is finished, and pages DescribeStream", async () => {
+  it("reads a child only in a micro-batch after the one that finished its parent, and pages DescribeStream", async () => {
     const streams = new FakeStreams();
     streams.shards = [
       { id: "s1", records: [1, 2], closed: true },
@@ -197,23 +198,40 @@ describe("latestOffset and partitions", () => {
       { id: "s3", parent: "s2", records: [5], closed: false },
     ];
     const ctx = context(streams);
-    const limited = await latestOffset(ctx, empty, 3);
-    // s1 is finished after 2 records; its child s2 gets the one record left of the budget; s3 waits.
-    expect(limited.shards).toEqual({
+    const first = await latestOffset(ctx, empty, { maxRecords: 3 });
+    // s1 is finished after 2 records; its child s2 waits for the next micro-batch although budget is left.
+    expect(first.shards).toEqual({
       s1: { sequenceNumber: seq(2), finished: true, parent: null },
-      s2: { sequenceNumber: seq(3), finished: false, parent: "s1" },
+      s2: { sequenceNumber: null, finished: false, parent: "s1" },
       s3: { sequenceNumber: null, finished: false, parent: "s2" },
     });
     expect(streams.describeCalls.map((c) => c.ExclusiveStartShardId)).toEqual([undefined, "s2"]);
-    const end = await latestOffset(ctx, limited);
-    expect(end.shards.s2).toEqual({ sequenceNumber: seq(4), finished: true, parent: "s1" });
-    expect(end.shards.s3).toEqual({ sequenceNumber: seq(5), finished: false, parent: "s2" });
-    expect(numbers(await readAll(ctx, empty, limited))).toEqual([1, 2, 3]);
-    expect(numbers(await readAll(ctx, limited, end))).toEqual([4, 5]);
-    expect(planPartitions(limited, end).map((p) => [p.shardId, p.start, p.endSequenceNumber])).toEqual([
+    const second = await latestOffset(ctx, first, { maxRecords: 1 });
+    expect(second.shards.s2).toEqual({ sequenceNumber: seq(3), finished: false, parent: "s1" });
+    const third = await latestOffset(ctx, second);
+    expect(third.shards.s2).toEqual({ sequenceNumber: seq(4), finished: true, parent: "s1" });
+    expect(third.shards.s3).toEqual({ sequenceNumber: null, finished: false, parent: "s2" });
+    const fourth = await latestOffset(ctx, third);
+    expect(fourth.shards.s3).toEqual({ sequenceNumber: seq(5), finished: false, parent: "s2" });
+    expect(numbers(await readAll(ctx, empty, first))).toEqual([1, 2]);
+    expect(numbers(await readAll(ctx, first, second))).toEqual([3]);
+    expect(numbers(await readAll(ctx, second, third))).toEqual([4]);
+    expect(numbers(await readAll(ctx, third, fourth))).toEqual([5]);
+    expect(planPartitions(second, fourth).map((p) => [p.shardId, p.start, p.endSequenceNumber])).toEqual([
       ["s2", { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: seq(3) }, seq(4)],
       ["s3", { type: "TRIM_HORIZON" }, seq(5)],
     ]);
+  });
+
+  it("starts from 'latest' caught up with every generation of shards", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [
+      { id: "s1", records: [1, 2], closed: true },
+      { id: "s2", parent: "s1", records: [3], closed: false },
+    ];
+    const start = await initialOffset(context(streams), { type: "latest" });
+    expect(start.shards.s1).toEqual({ sequenceNumber: seq(2), finished: true, parent: null });
+    expect(start.shards.s2).toEqual({ sequenceNumber: seq(3), finished: false, parent: "s1" });
   });
 
   it("treats a parent gone from the stream as aged out: its child is eligible, and an unfinished parent is data loss", async () => {
@@ -234,7 +252,7 @@ describe("latestOffset and partitions", () => {
     const streams = new FakeStreams();
     streams.shards = [{ id: "s", records: Array.from({ length: 2500 }, (_, i) => i + 1), closed: false }];
     const ctx = context(streams);
-    const mid = await latestOffset(ctx, empty, 1200);
+    const mid = await latestOffset(ctx, empty, { maxRecords: 1200 });
     expect(mid.shards.s!.sequenceNumber).toBe(seq(1200));
     const end = await latestOffset(ctx, mid);
     expect(end.shards.s!.sequenceNumber).toBe(seq(2500));

@@ -30,6 +30,8 @@ import { systemClock, type Clock } from "../../core/clock.js";
 import type { Logger } from "../../core/logger.js";
 import type { DynamoDbApi, StreamsApi } from "./client.js";
 import { THROTTLING_ERRORS, cancelled, translateDynamoDbError, type ErrorContext } from "./errors.js";
+import type { StartingPosition } from "./options.js";
+import { recordBytes, runKey, type StreamRecordCache } from "./stream-cache.js";
 import type { Item } from "./types.js";
 
 export interface ShardOffset {
@@ -83,6 +85,8 @@ export interface StreamContext {
   clock?: Clock;
   /** How long throttled Streams calls are retried (after the SDK's own attempts). */
   maxRetryMillis?: number;
+  /** Records read ahead by latestOffset for the reads that follow (an optimization only). */
+  cache?: StreamRecordCache;
 }
 
 /** GetRecords returns at most this many records per call. */
@@ -345,11 +349,24 @@ async function* shardPages(ctx: StreamContext, streamArn: string, shardId: strin
 // ---------------------------------------------------------------------------------------
 // Offsets over time
 
-/** The offset to start from: every shard unread (TRIM_HORIZON), or caught up with the stream now ("latest"). */
-export async function initialOffset(ctx: StreamContext, position: "trim_horizon" | "latest"): Promise<StreamOffset> {
+/** Where a new query starts: every shard unread (TRIM_HORIZON), caught up with the stream now, or at a point in time. */
+export async function initialOffset(ctx: StreamContext, position: StartingPosition): Promise<StreamOffset> {
   const streamArn = await currentStreamArn(ctx);
-  const start: StreamOffset = { streamArn, shards: {} };
-  return position === "trim_horizon" ? discover(ctx, start, streamArn, (await listShards(ctx, streamArn)) ?? []) : latestOffset(ctx, start);
+  const empty: StreamOffset = { streamArn, shards: {} };
+  if (position.type === "latest") return latestOffset(ctx, empty, { lineage: "same-call", cache: false });
+  const shards = (await listShards(ctx, streamArn)) ?? [];
+  const offset = discover(ctx, empty, streamArn, shards);
+  if (position.type === "timestamp") {
+    // Creation times are whole seconds: start at the second of `at`, so no change at or after it is skipped.
+    const from = Math.floor(position.at.getTime() / 1000) * 1000;
+    await readAhead(ctx, offset, shards, {
+      budget: Infinity,
+      lineage: "same-call",
+      cache: false,
+      stopBefore: (record) => (record.dynamodb?.ApproximateCreationDateTime?.getTime() ?? Infinity) >= from,
+    });
+  }
+  return offset;
 }
 
 /** Adds shards new in the listing and drops those gone from it (reporting unread ones as data loss). */
@@ -369,13 +386,22 @@ function discover(ctx: StreamContext, start: StreamOffset, streamArn: string, sh
   return { streamArn, shards: next };
 }
 
+export interface LatestOffsetLimits {
+  /** At most this many records past `start` (admission control, Spark 4.2+). */
+  maxRecords?: number;
+  /** Never past this offset: the target Trigger.AvailableNow fixed when the query started. */
+  bound?: StreamOffset;
+}
+
 /**
- * The newest position available after `start`, reading each eligible shard ahead (parents
- * before children). With `maxRecords`, the offset covers at most that many records (the
- * admission control of `latestOffset(start, limit)` on Spark 4.2+).
+ * The newest position available after `start`, reading each eligible shard ahead. A child
+ * shard is eligible once its parent was finished in `start` (or is gone from the stream),
+ * so a micro-batch never holds records of both a shard and its child: applying micro-batches
+ * in order, and each partition's rows in order, applies every key's changes in order.
  */
-export async function latestOffset(ctx: StreamContext, start: StreamOffset, maxRecords?: number): Promise<StreamOffset> {
+export async function latestOffset(ctx: StreamContext, start: StreamOffset, limits: LatestOffsetLimits & { lineage?: Lineage; cache?: boolean } = {}): Promise<StreamOffset> {
   checkOffsetTable(start, ctx.table);
+  if (limits.bound) checkOffsetTable(limits.bound, ctx.table);
   const current = await currentStreamArn(ctx);
   let streamArn = start.streamArn;
   let shards = await listShards(ctx, streamArn);
@@ -387,14 +413,17 @@ export async function latestOffset(ctx: StreamContext, start: StreamOffset, maxR
   } else if (shards === undefined) {
     throw failedPrecondition("STREAM_NOT_FOUND", `The stream ${streamArn} of DynamoDB table '${plainTableName(ctx.table)}' was not found.`, { streamArn });
   }
+  const plan: ReadAheadPlan = { budget: limits.maxRecords ?? Infinity, lineage: limits.lineage ?? "next-call", cache: limits.cache ?? true };
+  const boundFor = (arn: string) => (limits.bound && limits.bound.streamArn === arn ? limits.bound : undefined);
   let offset = discover(ctx, start, streamArn, shards);
-  let budget = maxRecords ?? Infinity;
-  budget = await readAhead(ctx, offset, shards, budget);
+  await readAhead(ctx, offset, shards, { ...plan, bound: boundFor(streamArn) });
 
   // The replaced stream's last records make a micro-batch of their own; the switch (and
-  // its data-loss report) comes on the next call, once they are in the checkpoint.
+  // its data-loss report) comes on the next call, once they are in the checkpoint. An
+  // AvailableNow target on the old stream ends the query there.
   const progressed = serializeStreamOffset(offset) !== serializeStreamOffset(start);
-  if (streamArn !== current && !progressed && Object.values(offset.shards).every((s) => s.finished)) {
+  const boundHere = boundFor(streamArn) !== undefined;
+  if (streamArn !== current && !progressed && !boundHere && Object.values(offset.shards).every((s) => s.finished)) {
     dataLoss(ctx, `The stream of DynamoDB table '${plainTableName(ctx.table)}' was disabled and enabled again: changes made while it was off are in no stream. The checkpoint's stream ${streamArn} is read to its end; the new stream is ${current}.`, {
       streamArn,
       newStreamArn: current,
@@ -402,57 +431,106 @@ export async function latestOffset(ctx: StreamContext, start: StreamOffset, maxR
     streamArn = current;
     const newShards = (await listShards(ctx, streamArn)) ?? [];
     offset = discover(ctx, { streamArn, shards: {} }, streamArn, newShards);
-    await readAhead(ctx, offset, newShards, budget);
+    await readAhead(ctx, offset, newShards, { ...plan, bound: boundFor(streamArn) });
   }
   return offset;
 }
 
-/** Reads eligible shards of `offset` ahead in place; returns the budget left. */
-async function readAhead(ctx: StreamContext, offset: StreamOffset, shards: Shard[], budget: number): Promise<number> {
-  const byId = new Map(shards.map((s) => [s.ShardId!, s]));
-  const done = new Set<string>();
-  // Parents first: a pass can finish a parent and make its children eligible in the next one.
-  for (let progressed = true; progressed && budget > 0; ) {
-    progressed = false;
-    for (const [id, state] of Object.entries(offset.shards)) {
-      if (done.has(id) || state.finished || budget <= 0) continue;
-      const parent = state.parent !== null ? offset.shards[state.parent] : undefined;
-      if (parent !== undefined && !parent.finished) continue;
-      done.add(id);
-      progressed = true;
-      budget = await readShardAhead(ctx, offset.streamArn, id, state, byId.get(id)!, budget);
-    }
-  }
-  return budget;
+/** "next-call": a child waits for a parent finished before this call; "same-call": as soon as the parent is (offsets only, no records emitted). */
+type Lineage = "next-call" | "same-call";
+
+interface ReadAheadPlan {
+  /** Records still allowed; decremented as shards are read. */
+  budget: number;
+  lineage: Lineage;
+  /** Keep the records read for the tasks that read them next (see stream-cache.ts). */
+  cache: boolean;
+  bound?: StreamOffset;
+  /** Stop a shard before the first record this accepts (a starting timestamp). */
+  stopBefore?: (record: _Record) => boolean;
 }
 
-async function readShardAhead(ctx: StreamContext, streamArn: string, shardId: string, state: ShardOffset, shard: Shard, budget: number): Promise<number> {
-  const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
-  const ending = shard.SequenceNumberRange?.EndingSequenceNumber;
-  if (closed && ending !== undefined && state.sequenceNumber !== null && compareSequenceNumbers(state.sequenceNumber, ending) >= 0) {
-    state.finished = true;
-    return budget;
+/** Reads eligible shards of `offset` ahead in place. */
+async function readAhead(ctx: StreamContext, offset: StreamOffset, shards: Shard[], plan: ReadAheadPlan): Promise<void> {
+  const byId = new Map(shards.map((s) => [s.ShardId!, s]));
+  const finishedBefore = new Set(Object.entries(offset.shards).filter(([, s]) => s.finished).map(([id]) => id));
+  const done = new Set<string>();
+  const parentDone = (parent: string | null) =>
+    parent === null || offset.shards[parent] === undefined || (plan.lineage === "same-call" ? offset.shards[parent]!.finished : finishedBefore.has(parent));
+  // Parents first: with "same-call", a pass can finish a parent and make its children eligible in the next one.
+  for (let progressed = true; progressed && plan.budget > 0; ) {
+    progressed = false;
+    for (const [id, state] of Object.entries(offset.shards)) {
+      if (done.has(id) || state.finished || plan.budget <= 0 || !parentDone(state.parent)) continue;
+      done.add(id);
+      progressed = true;
+      await readShardAhead(ctx, offset.streamArn, id, state, byId.get(id)!, plan);
+    }
   }
-  const start: PartitionStart = state.sequenceNumber === null ? { type: "TRIM_HORIZON" } : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: state.sequenceNumber };
+}
+
+/** Where reading a shard ahead must stop for an AvailableNow target; "skip" when the target has nothing of it. */
+function shardCap(plan: ReadAheadPlan, shardId: string, state: ShardOffset): ShardOffset | "skip" | undefined {
+  if (!plan.bound) return undefined;
+  const cap = plan.bound.shards[shardId];
+  if (!cap) return "skip";
+  if (cap.sequenceNumber === null || (state.sequenceNumber !== null && compareSequenceNumbers(state.sequenceNumber, cap.sequenceNumber) >= 0)) {
+    if (cap.finished) state.finished = true;
+    return "skip";
+  }
+  return cap;
+}
+
+async function readShardAhead(ctx: StreamContext, streamArn: string, shardId: string, state: ShardOffset, shard: Shard, plan: ReadAheadPlan): Promise<void> {
+  const ending = shard.SequenceNumberRange?.EndingSequenceNumber;
+  const closed = ending !== undefined;
+  if (closed && state.sequenceNumber !== null && compareSequenceNumbers(state.sequenceNumber, ending) >= 0) {
+    state.finished = true;
+    return;
+  }
+  const cap = shardCap(plan, shardId, state);
+  if (cap === "skip") return;
+  const startedAfter = state.sequenceNumber;
+  const start: PartitionStart = startedAfter === null ? { type: "TRIM_HORIZON" } : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: startedAfter };
+  const cacheLimit = ctx.cache && plan.cache ? ctx.cache.maxRunBytes : 0;
+  let collected: _Record[] | undefined = cacheLimit > 0 ? [] : undefined;
+  let collectedBytes = 0;
   let empty = 0;
-  for await (const page of shardPages(ctx, streamArn, shardId, start, () => Math.max(1, Math.min(GET_RECORDS_LIMIT, budget)))) {
+  const finish = () => {
+    if (collected && collected.length > 0) ctx.cache!.put(runKey(streamArn, shardId, startedAfter), collected);
+  };
+  for await (const page of shardPages(ctx, streamArn, shardId, start, () => Math.max(1, Math.min(GET_RECORDS_LIMIT, plan.budget)))) {
     if (page === "gone") {
       state.finished = true;
-      return budget;
+      return;
     }
-    const taken = page.records.slice(0, Math.max(0, budget === Infinity ? page.records.length : budget));
-    const last = taken.at(-1)?.dynamodb?.SequenceNumber;
-    if (last) state.sequenceNumber = last;
-    budget -= taken.length;
-    if (page.next === undefined && taken.length === page.records.length) {
+    let taken = 0;
+    let stopped = false;
+    for (const record of page.records) {
+      const seq = record.dynamodb?.SequenceNumber;
+      if (plan.budget <= 0 || seq === undefined || (cap && compareSequenceNumbers(seq, cap.sequenceNumber!) > 0) || plan.stopBefore?.(record)) {
+        stopped = true;
+        break;
+      }
+      state.sequenceNumber = seq;
+      plan.budget--;
+      taken++;
+      if (collected) {
+        collected.push(record);
+        collectedBytes += recordBytes(record);
+        if (collectedBytes > cacheLimit) collected = undefined;
+      }
+    }
+    const atCap = cap !== undefined && state.sequenceNumber !== null && compareSequenceNumbers(state.sequenceNumber, cap.sequenceNumber!) >= 0;
+    if ((page.next === undefined && !stopped && taken === page.records.length) || (atCap && cap.finished)) {
       state.finished = true;
-      return budget;
+      return finish();
     }
-    if (budget <= 0) return budget;
+    if (stopped || atCap || plan.budget <= 0) return finish();
     empty = page.records.length === 0 ? empty + 1 : 0;
-    if (!closed && empty >= EMPTY_PAGES_AT_TIP) return budget;
+    if (!closed && empty >= EMPTY_PAGES_AT_TIP) return finish();
   }
-  return budget;
+  finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -484,11 +562,24 @@ export function planPartitions(start: StreamOffset, end: StreamOffset): StreamPa
 export async function* readPartition(ctx: StreamContext, partition: StreamPartition): AsyncGenerator<ChangeRecord> {
   const end = partition.endSequenceNumber;
   let lastYielded: string | undefined;
+  const aborted = () => cancelled(`Reading the stream of DynamoDB table '${ctx.table}'`, ctx.signal.reason);
+  const startedAfter = partition.start.type === "AFTER_SEQUENCE_NUMBER" ? partition.start.sequenceNumber : null;
+  // Records latestOffset read ahead in this process, if it still has them; the rest (or all) from the stream.
+  for (const record of ctx.cache?.take(runKey(partition.streamArn, partition.shardId, startedAfter)) ?? []) {
+    if (ctx.signal.aborted) throw aborted();
+    const seq = record.dynamodb?.SequenceNumber;
+    if (seq === undefined) continue;
+    if (compareSequenceNumbers(seq, end) > 0) return;
+    yield toChangeRecord(record, partition.shardId);
+    lastYielded = seq;
+    if (compareSequenceNumbers(seq, end) === 0) return;
+  }
+  const start: PartitionStart = lastYielded === undefined ? partition.start : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: lastYielded };
   let empty = 0;
-  for await (const page of shardPages(ctx, partition.streamArn, partition.shardId, partition.start, () => GET_RECORDS_LIMIT)) {
+  for await (const page of shardPages(ctx, partition.streamArn, partition.shardId, start, () => GET_RECORDS_LIMIT)) {
     if (page === "gone") return;
     for (const record of page.records) {
-      if (ctx.signal.aborted) throw cancelled(`Reading the stream of DynamoDB table '${ctx.table}'`, ctx.signal.reason);
+      if (ctx.signal.aborted) throw aborted();
       const seq = record.dynamodb?.SequenceNumber;
       if (seq === undefined) continue;
       if (lastYielded !== undefined && compareSequenceNumbers(seq, lastYielded) <= 0) continue;
@@ -501,7 +592,7 @@ export async function* readPartition(ctx: StreamContext, partition: StreamPartit
     empty = page.records.length === 0 ? empty + 1 : 0;
     if (empty >= EMPTY_PAGES_IN_PARTITION) break;
   }
-  if (ctx.signal.aborted) throw cancelled(`Reading the stream of DynamoDB table '${ctx.table}'`, ctx.signal.reason);
+  if (ctx.signal.aborted) throw aborted();
   throw failedPrecondition(
     "STREAM_RECORDS_MISSING",
     `Shard '${partition.shardId}' of stream ${partition.streamArn} ended before sequence number ${end}, the end of this micro-batch: its records are no longer in the stream.`,
