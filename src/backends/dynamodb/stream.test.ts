@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { DescribeStreamCommandInput, GetShardIteratorCommandInput, _Record } from "@aws-sdk/client-dynamodb-streams";
 import { createLogger, silentLogger } from "../../core/logger.js";
 import { FakeClock } from "../../../tests/support/fake-clock.js";
 import { rejection } from "../../../tests/support/conduit-error.js";
-import type { DynamoDbApi, StreamsApi } from "./client.js";
+import type { DynamoDbApi } from "./client.js";
 import {
   checkOffsetTable,
   compareSequenceNumbers,
@@ -17,99 +16,9 @@ import {
   type StreamContext,
   type StreamOffset,
 } from "./stream.js";
-import { sdkError } from "./test-fakes.js";
+import { FakeStreams, fakeSeq as seq, fakeStreamArn, sdkError } from "./test-fakes.js";
 
-const ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/users/stream/2026-01-01T00:00:00.000";
-const seq = (n: number) => String(n).padStart(21, "0");
-
-interface FakeShard {
-  id: string;
-  parent?: string;
-  /** Sequence numbers of the records still in the stream. */
-  records: number[];
-  closed: boolean;
-  /** Records up to this sequence number were trimmed (reading after an older one fails). */
-  trimmedThrough?: number;
-}
-
-/**
- * An in-memory DynamoDB Streams: shards with numbered records, DescribeStream paged two
- * shards at a time, iterators as opaque tokens, and hooks to throttle or expire calls.
- */
-class FakeStreams implements StreamsApi {
-  shards: FakeShard[] = [];
-  describeCalls: DescribeStreamCommandInput[] = [];
-  iteratorCalls: GetShardIteratorCommandInput[] = [];
-  getRecordsCalls = 0;
-  /** Called before each GetRecords; throw to fail it. */
-  beforeGetRecords: (call: number) => void = () => {};
-  private iterators = new Map<string, { shard: string; after: number }>();
-  private nextIterator = 0;
-
-  async listStreams() {
-    return { $metadata: {}, Streams: [{ StreamArn: ARN, TableName: "users" }] };
-  }
-
-  async describeStream(input: DescribeStreamCommandInput) {
-    this.describeCalls.push(input);
-    const from = input.ExclusiveStartShardId ? this.shards.findIndex((s) => s.id === input.ExclusiveStartShardId) + 1 : 0;
-    const page = this.shards.slice(from, from + 2);
-    return {
-      $metadata: {},
-      StreamDescription: {
-        StreamArn: input.StreamArn,
-        Shards: page.map((s) => ({
-          ShardId: s.id,
-          ParentShardId: s.parent,
-          SequenceNumberRange: { StartingSequenceNumber: seq(s.records[0] ?? 0), ...(s.closed ? { EndingSequenceNumber: seq(s.records.at(-1) ?? 0) } : {}) },
-        })),
-        LastEvaluatedShardId: from + 2 < this.shards.length ? page.at(-1)!.id : undefined,
-      },
-    };
-  }
-
-  async getShardIterator(input: GetShardIteratorCommandInput) {
-    this.iteratorCalls.push(input);
-    const shard = this.shards.find((s) => s.id === input.ShardId);
-    if (!shard) throw sdkError("ResourceNotFoundException", "Shard does not exist");
-    let after = -1;
-    if (input.ShardIteratorType === "AFTER_SEQUENCE_NUMBER") {
-      after = Number(input.SequenceNumber);
-      if (shard.trimmedThrough !== undefined && after < shard.trimmedThrough) throw sdkError("TrimmedDataAccessException", "trimmed");
-    }
-    const token = `it-${this.nextIterator++}`;
-    this.iterators.set(token, { shard: shard.id, after });
-    return { $metadata: {}, ShardIterator: token };
-  }
-
-  async getRecords(iterator: string, limit: number) {
-    this.beforeGetRecords(this.getRecordsCalls++);
-    const state = this.iterators.get(iterator);
-    if (!state) throw sdkError("ExpiredIteratorException", "Iterator expired");
-    const shard = this.shards.find((s) => s.id === state.shard)!;
-    const page = shard.records.filter((n) => n > state.after).slice(0, limit);
-    const last = page.at(-1) ?? state.after;
-    const atEnd = shard.closed && !shard.records.some((n) => n > last);
-    const records: _Record[] = page.map((n) => ({
-      eventID: `e${n}`,
-      eventName: "INSERT",
-      dynamodb: { SequenceNumber: seq(n), Keys: { pk: { S: `k${n}` } }, NewImage: { pk: { S: `k${n}` } }, ApproximateCreationDateTime: new Date(0) },
-    }));
-    let next: string | undefined;
-    if (!atEnd) {
-      next = `it-${this.nextIterator++}`;
-      this.iterators.set(next, { shard: shard.id, after: last });
-    }
-    return { $metadata: {}, Records: records, NextShardIterator: next };
-  }
-
-  /** Forgets every iterator, as 15 minutes would. */
-  expireIterators(): void {
-    this.iterators.clear();
-  }
-
-  destroy(): void {}
-}
+const ARN = fakeStreamArn("users");
 
 function tableApi(streamArn: string | undefined): DynamoDbApi {
   const unused = () => Promise.reject(new Error("not used by stream reads"));

@@ -1,5 +1,5 @@
 /**
- * An in-memory DynamoDB for unit tests (not used by the service): enough of DescribeTable,
+ * An in-memory DynamoDB (and DynamoDB Streams, below) for unit tests (not used by the service): enough of DescribeTable,
  * CreateTable, Scan and BatchWriteItem to exercise planning, reads and writes, with hooks
  * to return unprocessed items, fail, or hold requests open. It enforces the rules the
  * real service enforces that the writer must respect (no duplicate keys in one request,
@@ -16,7 +16,8 @@ import type {
   ScanCommandOutput,
   WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import type { DynamoDbApi } from "./client.js";
+import type { DescribeStreamCommandInput, GetShardIteratorCommandInput, _Record } from "@aws-sdk/client-dynamodb-streams";
+import type { DynamoDbApi, StreamsApi } from "./client.js";
 import type { Item, KeyAttributeType } from "./types.js";
 
 export function sdkError(name: string, message = name, status = 400): Error {
@@ -35,6 +36,8 @@ export interface FakeTable {
   items: Map<string, Item>;
   /** Statuses DescribeTable reports in turn; the last one sticks. */
   statuses: string[];
+  /** The table's enabled stream (NEW_AND_OLD_IMAGES), if any. */
+  streamArn?: string;
 }
 
 export function keyText(table: FakeTable, item: Record<string, AttributeValue>): string {
@@ -109,6 +112,7 @@ export class FakeDynamoDb implements DynamoDbApi {
         TableStatus: status as "ACTIVE",
         KeySchema: keys.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? "HASH" : "RANGE" })),
         AttributeDefinitions: keys.map((k) => ({ AttributeName: k.name, AttributeType: k.type })),
+        ...(table.streamArn ? { LatestStreamArn: table.streamArn, StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" as const } } : {}),
       },
     };
   }
@@ -197,3 +201,112 @@ export class FakeDynamoDb implements DynamoDbApi {
 }
 
 /** A clock whose sleeps return at once and advance time; records every sleep. */
+
+/** The stream ARN DynamoDB would give table `table` (the label is fixed). */
+export function fakeStreamArn(table: string, label = "2026-01-01T00:00:00.000"): string {
+  return `arn:aws:dynamodb:us-east-1:000000000000:table/${table}/stream/${label}`;
+}
+
+/** Sequence numbers as DynamoDB writes them: 21 digits. */
+export const fakeSeq = (n: number): string => String(n).padStart(21, "0");
+
+export interface FakeShard {
+  id: string;
+  parent?: string;
+  /** Sequence numbers of the records still in the stream. */
+  records: number[];
+  closed: boolean;
+  /** Records up to this sequence number were trimmed (reading after an older one fails). */
+  trimmedThrough?: number;
+}
+
+/** The default record `n` of a shard: an INSERT of item {pk: "k<n>"}, created at the epoch. */
+export function defaultFakeRecord(_shard: string, n: number): _Record {
+  return {
+    eventID: `e${n}`,
+    eventName: "INSERT",
+    dynamodb: { SequenceNumber: fakeSeq(n), Keys: { pk: { S: `k${n}` } }, NewImage: { pk: { S: `k${n}` } }, ApproximateCreationDateTime: new Date(0) },
+  };
+}
+
+/**
+ * An in-memory DynamoDB Streams: shards with numbered records, DescribeStream paged two
+ * shards at a time, iterators as opaque tokens, and hooks to throttle or expire calls.
+ */
+export class FakeStreams implements StreamsApi {
+  shards: FakeShard[] = [];
+  describeCalls: DescribeStreamCommandInput[] = [];
+  iteratorCalls: GetShardIteratorCommandInput[] = [];
+  getRecordsCalls = 0;
+  /** The shard of each GetRecords call, in order. */
+  getRecordsShards: string[] = [];
+  /** Called before each GetRecords; throw to fail it. */
+  beforeGetRecords: (call: number) => void = () => {};
+  /** Builds record `n` of a shard (its SequenceNumber must be fakeSeq(n)). */
+  makeRecord: (shard: string, n: number) => _Record = defaultFakeRecord;
+  private iterators = new Map<string, { shard: string; after: number }>();
+  private nextIterator = 0;
+
+  constructor(readonly streamArn = fakeStreamArn("users")) {}
+
+  async listStreams() {
+    return { $metadata: {}, Streams: [{ StreamArn: this.streamArn, TableName: "users" }] };
+  }
+
+  async describeStream(input: DescribeStreamCommandInput) {
+    this.describeCalls.push(input);
+    const from = input.ExclusiveStartShardId ? this.shards.findIndex((s) => s.id === input.ExclusiveStartShardId) + 1 : 0;
+    const page = this.shards.slice(from, from + 2);
+    return {
+      $metadata: {},
+      StreamDescription: {
+        StreamArn: input.StreamArn,
+        Shards: page.map((s) => ({
+          ShardId: s.id,
+          ParentShardId: s.parent,
+          SequenceNumberRange: { StartingSequenceNumber: fakeSeq(s.records[0] ?? 0), ...(s.closed ? { EndingSequenceNumber: fakeSeq(s.records.at(-1) ?? 0) } : {}) },
+        })),
+        LastEvaluatedShardId: from + 2 < this.shards.length ? page.at(-1)!.id : undefined,
+      },
+    };
+  }
+
+  async getShardIterator(input: GetShardIteratorCommandInput) {
+    this.iteratorCalls.push(input);
+    const shard = this.shards.find((s) => s.id === input.ShardId);
+    if (!shard) throw sdkError("ResourceNotFoundException", "Shard does not exist");
+    let after = -1;
+    if (input.ShardIteratorType === "AFTER_SEQUENCE_NUMBER") {
+      after = Number(input.SequenceNumber);
+      if (shard.trimmedThrough !== undefined && after < shard.trimmedThrough) throw sdkError("TrimmedDataAccessException", "trimmed");
+    }
+    const token = `it-${this.nextIterator++}`;
+    this.iterators.set(token, { shard: shard.id, after });
+    return { $metadata: {}, ShardIterator: token };
+  }
+
+  async getRecords(iterator: string, limit: number) {
+    this.beforeGetRecords(this.getRecordsCalls++);
+    const state = this.iterators.get(iterator);
+    if (!state) throw sdkError("ExpiredIteratorException", "Iterator expired");
+    this.getRecordsShards.push(state.shard);
+    const shard = this.shards.find((s) => s.id === state.shard)!;
+    const page = shard.records.filter((n) => n > state.after).slice(0, limit);
+    const last = page.at(-1) ?? state.after;
+    const atEnd = shard.closed && !shard.records.some((n) => n > last);
+    const records = page.map((n) => this.makeRecord(shard.id, n));
+    let next: string | undefined;
+    if (!atEnd) {
+      next = `it-${this.nextIterator++}`;
+      this.iterators.set(next, { shard: shard.id, after: last });
+    }
+    return { $metadata: {}, Records: records, NextShardIterator: next };
+  }
+
+  /** Forgets every iterator, as 15 minutes would. */
+  expireIterators(): void {
+    this.iterators.clear();
+  }
+
+  destroy(): void {}
+}
