@@ -402,7 +402,12 @@ export interface LatestOffsetLimits {
 export async function latestOffset(ctx: StreamContext, start: StreamOffset, limits: LatestOffsetLimits & { lineage?: Lineage; cache?: boolean } = {}): Promise<StreamOffset> {
   checkOffsetTable(start, ctx.table);
   if (limits.bound) checkOffsetTable(limits.bound, ctx.table);
-  const current = await currentStreamArn(ctx);
+  // A disabled stream's closed shards still hold changes to read to their end; with no stream
+  // now, the query then waits (a stream enabled later is the switch below).
+  const current = await currentStreamArn(ctx).catch((error: unknown) => {
+    if (error instanceof ConduitError && error.errorClass === "STREAM_NOT_ENABLED") return undefined;
+    throw error;
+  });
   let streamArn = start.streamArn;
   let shards = await listShards(ctx, streamArn);
   if (shards === undefined && streamArn !== current) {
@@ -423,7 +428,7 @@ export async function latestOffset(ctx: StreamContext, start: StreamOffset, limi
   // AvailableNow target on the old stream ends the query there.
   const progressed = serializeStreamOffset(offset) !== serializeStreamOffset(start);
   const boundHere = boundFor(streamArn) !== undefined;
-  if (streamArn !== current && !progressed && !boundHere && Object.values(offset.shards).every((s) => s.finished)) {
+  if (current !== undefined && streamArn !== current && !progressed && !boundHere && Object.values(offset.shards).every((s) => s.finished)) {
     dataLoss(ctx, `The stream of DynamoDB table '${plainTableName(ctx.table)}' was disabled and enabled again: changes made while it was off are in no stream. The checkpoint's stream ${streamArn} is read to its end; the new stream is ${current}.`, {
       streamArn,
       newStreamArn: current,
