@@ -2,7 +2,8 @@
 # The quickstart on embedded local databases: set-up, start DynamoDB Local and Cassandra
 # (CASSANDRA_HOST, _PORT, _USERNAME, _PASSWORD, _CA_CERT are exported), run the seed
 # README's examples through PySpark and the service (which the shim starts by itself),
-# print what was read back, then stop everything. Exits non-zero if any example fails.
+# print what was read back, replicate a DynamoDB table's changes into Cassandra with a
+# streaming read, then stop everything. Exits non-zero if any example fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The AWS SDK notes once per Node process that its releases after January 2027 need Node 22;
@@ -41,3 +42,5 @@ CASSANDRA_CA_CERT=$(cassandra_field caCertFile)
 echo "Cassandra is running at $CASSANDRA_HOST:$CASSANDRA_PORT (TLS on the same port, CA certificate $CASSANDRA_CA_CERT)"
 SPARK_CONDUIT_RUNTIME_DIR="$runtime" DYNAMODB_ENDPOINT="$endpoint" .venv/bin/python examples/dynamodb_quickstart.py
 SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python examples/cassandra_quickstart.py
+# Streaming read: changes to a DynamoDB table replicated into Cassandra; fails if the tables differ.
+SPARK_CONDUIT_RUNTIME_DIR="$runtime" DYNAMODB_ENDPOINT="$endpoint" .venv/bin/python examples/streaming_quickstart.py
