@@ -16,7 +16,8 @@ import {
   type StreamContext,
   type StreamOffset,
 } from "./stream.js";
-import { FakeStreams, fakeSeq as seq, fakeStreamArn, sdkError } from "./test-fakes.js";
+import { runKey, StreamRecordCache } from "./stream-cache.js";
+import { defaultFakeRecord, FakeStreams, fakeSeq as seq, fakeStreamArn, sdkError } from "./test-fakes.js";
 
 const ARN = fakeStreamArn("users");
 
@@ -255,8 +256,238 @@ describe("readPartition faults", () => {
   });
 
   it("says how to enable a stream when the table has none", async () => {
-    const error = await rejection(latestOffset(context(new FakeStreams(), { dynamodb: tableApi(undefined) }), empty));
+    const error = await rejection(initialOffset(context(new FakeStreams(), { dynamodb: tableApi(undefined) }), { type: "trim_horizon" }));
     expect(error.errorClass).toBe("STREAM_NOT_ENABLED");
     expect(error.message).toContain("StreamViewType=NEW_AND_OLD_IMAGES");
+  });
+
+  it("reads a disabled stream's closed shard to its end, then waits", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2, 3], closed: true }];
+    const ctx = context(streams, { dynamodb: tableApi(undefined) });
+    const start: StreamOffset = { streamArn: ARN, shards: { s: { sequenceNumber: seq(1), finished: false, parent: null } } };
+    const end = await latestOffset(ctx, start);
+    expect(end.shards.s).toEqual({ sequenceNumber: seq(3), finished: true, parent: null });
+    expect(numbers(await readAll(ctx, start, end))).toEqual([2, 3]);
+    expect(serializeStreamOffset(await latestOffset(ctx, end))).toBe(serializeStreamOffset(end));
+  });
+});
+
+const shardOffset = (sequenceNumber: number | null, finished = false, parent: string | null = null) => ({ sequenceNumber: sequenceNumber === null ? null : seq(sequenceNumber), finished, parent });
+const text = (offset: StreamOffset) => serializeStreamOffset(offset);
+
+describe("read-ahead cache", () => {
+  function cached(streams: FakeStreams, cacheBytes = 1024 * 1024) {
+    const cache = new StreamRecordCache(cacheBytes, 60_000, new FakeClock());
+    return { cache, ctx: context(streams, { cache }) };
+  }
+
+  it("serves a partition read right after latestOffset without a single Streams call, and a replay from the stream with the same records", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [
+      { id: "s1", records: [1, 2, 3], closed: false },
+      { id: "s2", records: [10, 11], closed: false },
+    ];
+    const { cache, ctx } = cached(streams);
+    const end = await latestOffset(ctx, empty);
+    expect(cache.size.runs).toBe(2);
+    const calls = { records: streams.getRecordsCalls, iterators: streams.iteratorCalls.length };
+    const first = await readAll(ctx, empty, end);
+    expect(numbers(first)).toEqual([1, 2, 3, 10, 11]);
+    expect({ records: streams.getRecordsCalls, iterators: streams.iteratorCalls.length }).toEqual(calls);
+    expect(cache.size.runs).toBe(0);
+
+    // The micro-batch replayed (a task retried, or the query restarted): the stream gives the same records.
+    const replay = await readAll(ctx, empty, end);
+    expect(replay).toEqual(first);
+    expect(streams.getRecordsCalls).toBeGreaterThan(calls.records);
+    expect(streams.getRecordsShards.slice(-2)).toEqual(["s1", "s2"]);
+  });
+
+  it("caches the run after the previous offset, and the next micro-batch reads it from the cache", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2, 3, 4, 5], closed: false }];
+    const { ctx } = cached(streams);
+    const first = await latestOffset(ctx, empty, { maxRecords: 2 });
+    await readAll(ctx, empty, first);
+    const second = await latestOffset(ctx, first, { maxRecords: 2 });
+    const before = streams.getRecordsCalls;
+    expect(numbers(await readAll(ctx, first, second))).toEqual([3, 4]);
+    expect(streams.getRecordsCalls).toBe(before);
+  });
+
+  it("continues a cached run shorter than the partition from the stream, after its last record", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2, 3, 4, 5], closed: false }];
+    const { cache, ctx } = cached(streams);
+    cache.put(runKey(ARN, "s", null), [1, 2].map((n) => defaultFakeRecord("s", n)));
+    const records = await readAll(ctx, empty, { streamArn: ARN, shards: { s: shardOffset(4) } });
+    expect(numbers(records)).toEqual([1, 2, 3, 4]);
+    expect(streams.iteratorCalls).toEqual([expect.objectContaining({ ShardIteratorType: "AFTER_SEQUENCE_NUMBER", SequenceNumber: seq(2) })]);
+  });
+
+  it("stops a cached run longer than the partition at the partition's end", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2, 3, 4, 5], closed: false }];
+    const { cache, ctx } = cached(streams);
+    cache.put(runKey(ARN, "s", seq(1)), [2, 3, 4, 5].map((n) => defaultFakeRecord("s", n)));
+    const records = await readAll(ctx, { streamArn: ARN, shards: { s: shardOffset(1) } }, { streamArn: ARN, shards: { s: shardOffset(3) } });
+    expect(numbers(records)).toEqual([2, 3]);
+    expect(streams.getRecordsCalls).toBe(0);
+  });
+
+  it("keeps no run larger than half the cache: the partition is read from the stream", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: Array.from({ length: 20 }, (_, i) => i + 1), closed: false }];
+    // Each record counts 4 * 1024 + 256 bytes (no SizeBytes); 20 of them exceed half of 100 KB.
+    const { cache, ctx } = cached(streams, 100 * 1024);
+    const end = await latestOffset(ctx, empty);
+    expect(cache.size.runs).toBe(0);
+    const before = streams.getRecordsCalls;
+    expect(numbers(await readAll(ctx, empty, end))).toHaveLength(20);
+    expect(streams.getRecordsCalls).toBeGreaterThan(before);
+  });
+
+  it("is not filled by a 'latest' initial offset (those records are never read)", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2], closed: false }];
+    const { cache, ctx } = cached(streams);
+    expect((await initialOffset(ctx, { type: "latest" })).shards.s).toEqual(shardOffset(2));
+    expect(cache.size.runs).toBe(0);
+  });
+});
+
+describe("Trigger.AvailableNow bound", () => {
+  it("never goes past the bound, even with records after it", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2, 3, 4, 5], closed: false }];
+    const ctx = context(streams);
+    const bound: StreamOffset = { streamArn: ARN, shards: { s: shardOffset(3) } };
+    const first = await latestOffset(ctx, empty, { bound });
+    expect(first.shards.s).toEqual(shardOffset(3));
+    expect(numbers(await readAll(ctx, empty, first))).toEqual([1, 2, 3]);
+    // At the bound: the offset stays put, so the query sees no new data and ends.
+    expect(text(await latestOffset(ctx, first, { bound }))).toBe(text(first));
+  });
+
+  it("does not read shards the bound does not hold", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [
+      { id: "s1", records: [1, 2], closed: false },
+      { id: "s2", records: [10, 11], closed: false },
+    ];
+    const ctx = context(streams);
+    const end = await latestOffset(ctx, empty, { bound: { streamArn: ARN, shards: { s1: shardOffset(2) } } });
+    expect(end.shards).toEqual({ s1: shardOffset(2), s2: shardOffset(null) });
+    expect(new Set(streams.getRecordsShards)).toEqual(new Set(["s1"]));
+  });
+
+  it("marks a shard finished in the bound finished when it reaches it, so its children are read next", async () => {
+    const streams = new FakeStreams();
+    // DynamoDB may return a closed shard's last records with a next iterator (the end comes on an empty page).
+    streams.endsWithEmptyPage = true;
+    streams.shards = [
+      { id: "s1", records: [1, 2], closed: true },
+      { id: "s2", parent: "s1", records: [3, 4], closed: false },
+    ];
+    const ctx = context(streams);
+    const bound = await latestOffset(ctx, empty, { lineage: "same-call" });
+    expect(bound.shards).toEqual({ s1: shardOffset(2, true), s2: shardOffset(4, false, "s1") });
+    // With maxRecords 2 the budget ends exactly at s1's last record: only the bound can tell it is finished.
+    const first = await latestOffset(ctx, empty, { bound, maxRecords: 2 });
+    expect(first.shards.s1).toEqual(shardOffset(2, true));
+    const unbounded = await latestOffset(ctx, empty, { maxRecords: 2 });
+    expect(unbounded.shards.s1).toEqual(shardOffset(2, false));
+    const second = await latestOffset(ctx, first, { bound, maxRecords: 2 });
+    expect(second.shards.s2).toEqual(shardOffset(4, false, "s1"));
+  });
+
+  it("converges to start == end at the bound, each record read once, none after the bound", async () => {
+    const streams = new FakeStreams();
+    streams.endsWithEmptyPage = true;
+    streams.shards = [
+      { id: "a1", records: [1, 2, 3], closed: true },
+      { id: "a2", parent: "a1", records: [4, 5, 6], closed: false },
+      { id: "b1", records: [10, 11], closed: false },
+    ];
+    const ctx = context(streams);
+    const bound = await latestOffset(ctx, empty, { lineage: "same-call" });
+    // Changes made after Trigger.AvailableNow fixed its target.
+    streams.shards[1]!.records.push(7, 8);
+    streams.shards[2]!.records.push(12);
+    streams.shards.push({ id: "b2", records: [20], closed: false });
+
+    const read: number[] = [];
+    let start = empty;
+    for (let batch = 0; ; batch++) {
+      expect(batch).toBeLessThan(20);
+      const end = await latestOffset(ctx, start, { bound, maxRecords: 2 });
+      if (text(end) === text(start)) break;
+      for (const [id, state] of Object.entries(end.shards)) {
+        const cap = bound.shards[id]?.sequenceNumber ?? null;
+        if (state.sequenceNumber !== null) expect(cap !== null && compareSequenceNumbers(state.sequenceNumber, cap) <= 0).toBe(true);
+      }
+      read.push(...numbers(await readAll(ctx, start, end)));
+      start = end;
+    }
+    expect(read.filter((n) => n < 10)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(read.filter((n) => n >= 10)).toEqual([10, 11]);
+    // Where the bound stops; a finished shard whose child is known may have left the offset.
+    expect(start.shards.a1 ?? bound.shards.a1).toEqual(bound.shards.a1);
+    expect({ ...start.shards, a1: bound.shards.a1 }).toEqual({ ...bound.shards, b2: shardOffset(null) });
+  });
+});
+
+describe("catch-up (same-call lineage)", () => {
+  it("reads every generation of shards in one offset, and the partitions hold them all in shard order", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [
+      { id: "s1", records: [1, 2], closed: true },
+      { id: "s2", parent: "s1", records: [3, 4], closed: true },
+      { id: "s3", parent: "s2", records: [5, 6], closed: false },
+    ];
+    const ctx = context(streams);
+    const end = await latestOffset(ctx, empty, { lineage: "same-call" });
+    expect(end.shards).toEqual({ s1: shardOffset(2, true), s2: shardOffset(4, true, "s1"), s3: shardOffset(6, false, "s2") });
+    expect(planPartitions(empty, end).map((p) => p.shardId)).toEqual(["s1", "s2", "s3"]);
+    expect(numbers(await readAll(ctx, empty, end))).toEqual([1, 2, 3, 4, 5, 6]);
+    // The default lineage needs three micro-batches for the same records.
+    expect(Object.values((await latestOffset(ctx, empty)).shards).map((s) => s.sequenceNumber)).toEqual([seq(2), null, null]);
+  });
+});
+
+describe("initialOffset at a timestamp", () => {
+  /** Record n was created at second n * 10 after the epoch. */
+  function timedStreams(): FakeStreams {
+    const streams = new FakeStreams();
+    streams.makeRecord = (shard, n) => {
+      const record = defaultFakeRecord(shard, n);
+      return { ...record, dynamodb: { ...record.dynamodb, ApproximateCreationDateTime: new Date(n * 10_000) } };
+    };
+    streams.shards = [
+      { id: "s1", records: [1, 2, 3], closed: true },
+      { id: "s2", parent: "s1", records: [4, 5, 6, 7], closed: false },
+      { id: "t1", records: [8, 9], closed: false },
+    ];
+    return streams;
+  }
+
+  it("skips records before the second of the timestamp and keeps those in it; a closed shard wholly before it is finished", async () => {
+    const streams = timedStreams();
+    const ctx = context(streams);
+    // 50.7 s: record 5 (created at 50 s, in that second) is kept, record 4 (40 s) skipped.
+    const start = await initialOffset(ctx, { type: "timestamp", at: new Date(50_700) });
+    expect(start.shards).toEqual({ s1: shardOffset(3, true), s2: shardOffset(4, false, "s1"), t1: shardOffset(null) });
+    const end = await latestOffset(ctx, start, { lineage: "same-call" });
+    expect(numbers(await readAll(ctx, start, end))).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it("starts every shard at its oldest record when the timestamp is before all of them, and past all when after", async () => {
+    const streams = timedStreams();
+    const ctx = context(streams);
+    const early = await initialOffset(ctx, { type: "timestamp", at: new Date(0) });
+    expect(early.shards).toEqual({ s1: shardOffset(null), s2: shardOffset(null, false, "s1"), t1: shardOffset(null) });
+    const late = await initialOffset(ctx, { type: "timestamp", at: new Date(1_000_000) });
+    expect(late.shards).toEqual({ s1: shardOffset(3, true), s2: shardOffset(7, false, "s1"), t1: shardOffset(9) });
   });
 });

@@ -244,6 +244,8 @@ export class FakeStreams implements StreamsApi {
   beforeGetRecords: (call: number) => void = () => {};
   /** Builds record `n` of a shard (its SequenceNumber must be fakeSeq(n)). */
   makeRecord: (shard: string, n: number) => _Record = defaultFakeRecord;
+  /** A closed shard's last records still come with a next iterator; only the empty page after them has none (as DynamoDB may answer). */
+  endsWithEmptyPage = false;
   private iterators = new Map<string, { shard: string; after: number }>();
   private nextIterator = 0;
 
@@ -293,7 +295,7 @@ export class FakeStreams implements StreamsApi {
     const shard = this.shards.find((s) => s.id === state.shard)!;
     const page = shard.records.filter((n) => n > state.after).slice(0, limit);
     const last = page.at(-1) ?? state.after;
-    const atEnd = shard.closed && !shard.records.some((n) => n > last);
+    const atEnd = shard.closed && !shard.records.some((n) => n > last) && (!this.endsWithEmptyPage || page.length === 0);
     const records = page.map((n) => this.makeRecord(shard.id, n));
     let next: string | undefined;
     if (!atEnd) {
