@@ -50,6 +50,7 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
   const clock = deps.clock ?? systemClock;
   const log = logger.child({ format: "dynamodb" });
   const streamCache = new StreamRecordCache(deps.streamCacheBytes, undefined, clock);
+  const shardFilterIgnoredBy = new Set<string>();
 
   const contextOf = (api: DynamoDbApi, config: ClientConfig, signal: AbortSignal): PlanContext => ({ api, config, clock, logger: log, signal });
   /** Runs a call with a pooled client leased for its duration (eviction never closes it meanwhile). */
@@ -69,6 +70,7 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     logger: log,
     clock,
     cache: streamCache,
+    shardFilterIgnoredBy,
   });
   /** Runs a streaming call with both clients leased. */
   const withStreams = <T>(options: DynamoDbOptions, signal: AbortSignal, fn: (ctx: StreamContext) => Promise<T>): Promise<T> => {

@@ -127,10 +127,50 @@ describe("latestOffset and partitions", () => {
     expect(numbers(await readAll(ctx, first, second))).toEqual([3]);
     expect(numbers(await readAll(ctx, second, third))).toEqual([4]);
     expect(numbers(await readAll(ctx, third, fourth))).toEqual([5]);
-    expect(planPartitions(second, fourth).map((p) => [p.shardId, p.start, p.endSequenceNumber])).toEqual([
-      ["s2", { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: seq(3) }, seq(4)],
-      ["s3", { type: "TRIM_HORIZON" }, seq(5)],
-    ]);
+    expect(planPartitions(second, third).map((p) => [p.shardId, p.start, p.endSequenceNumber])).toEqual([["s2", { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: seq(3) }, seq(4)]]);
+    // s2 is finished and its child known: it leaves the offset.
+    expect(Object.keys(fourth.shards)).toEqual(["s3"]);
+    expect(planPartitions(third, fourth).map((p) => [p.shardId, p.start, p.endSequenceNumber])).toEqual([["s3", { type: "TRIM_HORIZON" }, seq(5)]]);
+  });
+
+  it("discovers children with ShardFilter CHILD_SHARDS where the endpoint honours it, and falls back to full listings where it does not", async () => {
+    const layout = () => [
+      { id: "s1", records: [1], closed: true },
+      { id: "s2", parent: "s1", records: [2], closed: false },
+      { id: "x", records: [3], closed: false },
+    ];
+    const aws = new FakeStreams();
+    aws.honoursShardFilter = true;
+    aws.shards = [{ id: "s1", records: [1], closed: false }, { id: "x", records: [3], closed: false }];
+    const ctx = context(aws, { shardFilterIgnoredBy: new Set() });
+    const first = await latestOffset(ctx, empty);
+    aws.shards = layout();
+    aws.describeCalls = [];
+    const second = await latestOffset(ctx, first);
+    expect(second.shards.s1!.finished).toBe(true);
+    // Known shards need no listing: s1 is still open in `first`, so nothing is asked.
+    expect(aws.describeCalls).toEqual([]);
+    const third = await latestOffset(ctx, second);
+    expect(aws.describeCalls.map((c) => c.ShardFilter)).toEqual([{ Type: "CHILD_SHARDS", ShardId: "s1" }]);
+    expect(third.shards.s2).toEqual({ sequenceNumber: seq(2), finished: false, parent: "s1" });
+    aws.describeCalls = [];
+    const fourth = await latestOffset(ctx, third);
+    expect(Object.keys(fourth.shards).sort()).toEqual(["s2", "x"]);
+    expect(aws.describeCalls).toEqual([]);
+
+    const local = new FakeStreams();
+    local.shards = [{ id: "s1", records: [1], closed: false }, { id: "x", records: [3], closed: false }];
+    const ignoredBy = new Set<string>();
+    const localCtx = context(local, { shardFilterIgnoredBy: ignoredBy });
+    const start = await latestOffset(localCtx, empty);
+    local.shards = layout();
+    const finished = await latestOffset(localCtx, start);
+    const withChild = await latestOffset(localCtx, finished);
+    expect(withChild.shards.s2).toEqual({ sequenceNumber: seq(2), finished: false, parent: "s1" });
+    expect(ignoredBy.size).toBe(1);
+    local.describeCalls = [];
+    await latestOffset(localCtx, finished);
+    expect(local.describeCalls.map((c) => c.ShardFilter)).toEqual([undefined, undefined]);
   });
 
   it("starts from 'latest' caught up with every generation of shards", async () => {

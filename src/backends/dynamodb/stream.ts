@@ -87,6 +87,8 @@ export interface StreamContext {
   maxRetryMillis?: number;
   /** Records read ahead by latestOffset for the reads that follow (an optimization only). */
   cache?: StreamRecordCache;
+  /** Endpoints seen to ignore ShardFilter (DynamoDB Local), so they get full listings without asking again. */
+  shardFilterIgnoredBy?: Set<string>;
 }
 
 /** GetRecords returns at most this many records per call. */
@@ -233,14 +235,17 @@ export async function currentStreamArn(ctx: StreamContext): Promise<string> {
   return arn;
 }
 
-/** Every shard of a stream: DescribeStream paged to the end (DynamoDB Local ignores ShardFilter, so no filtered listing). */
-export async function listShards(ctx: StreamContext, streamArn: string): Promise<Shard[] | undefined> {
+/** Every shard of a stream (or, with `childrenOf`, the children of one shard): DescribeStream paged to the end. */
+export async function listShards(ctx: StreamContext, streamArn: string, childrenOf?: string): Promise<Shard[] | undefined> {
   const shards: Shard[] = [];
+  const filter = childrenOf !== undefined ? { ShardFilter: { Type: "CHILD_SHARDS" as const, ShardId: childrenOf } } : {};
   let startAfter: string | undefined;
   do {
     let page;
     try {
-      page = await call(ctx, "DescribeStream", () => ctx.streams.describeStream({ StreamArn: streamArn, ...(startAfter ? { ExclusiveStartShardId: startAfter } : {}) }, ctx.signal));
+      page = await call(ctx, "DescribeStream", () =>
+        ctx.streams.describeStream({ StreamArn: streamArn, ...filter, ...(startAfter ? { ExclusiveStartShardId: startAfter } : {}) }, ctx.signal),
+      );
     } catch (error) {
       if (errorName(error) === "ResourceNotFoundException") return undefined;
       throw translate(ctx, "DescribeStream", error);
@@ -248,6 +253,37 @@ export async function listShards(ctx: StreamContext, streamArn: string): Promise
     shards.push(...(page.StreamDescription?.Shards ?? []));
     startAfter = page.StreamDescription?.LastEvaluatedShardId;
   } while (startAfter);
+  return shards;
+}
+
+/**
+ * The shards to consider after `start` without listing the whole stream: the known ones
+ * and, asked with ShardFilter CHILD_SHARDS, the children of those finished before this
+ * call (a finished shard whose children are known leaves the offset). Undefined when a
+ * full listing is needed: nothing known yet, or an endpoint that ignores the filter
+ * (DynamoDB Local answers with every shard; that is how it is recognized).
+ */
+async function shardsAfter(ctx: StreamContext, start: StreamOffset): Promise<Shard[] | undefined> {
+  const endpointKey = ctx.endpoint ?? `aws:${ctx.region}`;
+  const known = Object.entries(start.shards);
+  if (known.length === 0 || ctx.shardFilterIgnoredBy?.has(endpointKey)) return undefined;
+  const withChildren = new Set(known.map(([, s]) => s.parent).filter((p): p is string => p !== null));
+  const shards: Shard[] = [];
+  for (const [id, state] of known) {
+    if (state.finished && withChildren.has(id)) continue;
+    // No SequenceNumberRange: whether it is closed shows when its reads reach the end.
+    shards.push({ ShardId: id, ...(state.parent !== null ? { ParentShardId: state.parent } : {}) });
+  }
+  for (const [id, state] of known) {
+    if (!state.finished || withChildren.has(id)) continue;
+    const children = await listShards(ctx, start.streamArn, id);
+    if (children === undefined) return undefined;
+    if (children.some((c) => c.ParentShardId !== id)) {
+      ctx.shardFilterIgnoredBy?.add(endpointKey);
+      return undefined;
+    }
+    shards.push(...children.filter((c) => start.shards[c.ShardId!] === undefined));
+  }
   return shards;
 }
 
@@ -363,6 +399,7 @@ export async function initialOffset(ctx: StreamContext, position: StartingPositi
       budget: Infinity,
       lineage: "same-call",
       cache: false,
+      gone: [],
       stopBefore: (record) => (record.dynamodb?.ApproximateCreationDateTime?.getTime() ?? Infinity) >= from,
     });
   }
@@ -409,7 +446,8 @@ export async function latestOffset(ctx: StreamContext, start: StreamOffset, limi
     throw error;
   });
   let streamArn = start.streamArn;
-  let shards = await listShards(ctx, streamArn);
+  const filtered = streamArn === current ? await shardsAfter(ctx, start) : undefined;
+  let shards = filtered ?? (await listShards(ctx, streamArn));
   if (shards === undefined && streamArn !== current) {
     // The checkpoint's stream was replaced and has aged out entirely.
     const unfinished = Object.values(start.shards).some((s) => !s.finished);
@@ -418,10 +456,17 @@ export async function latestOffset(ctx: StreamContext, start: StreamOffset, limi
   } else if (shards === undefined) {
     throw failedPrecondition("STREAM_NOT_FOUND", `The stream ${streamArn} of DynamoDB table '${plainTableName(ctx.table)}' was not found.`, { streamArn });
   }
-  const plan: ReadAheadPlan = { budget: limits.maxRecords ?? Infinity, lineage: limits.lineage ?? "next-call", cache: limits.cache ?? true };
+  const plan: ReadAheadPlan = { budget: limits.maxRecords ?? Infinity, lineage: limits.lineage ?? "next-call", cache: limits.cache ?? true, gone: [] };
   const boundFor = (arn: string) => (limits.bound && limits.bound.streamArn === arn ? limits.bound : undefined);
   let offset = discover(ctx, start, streamArn, shards);
   await readAhead(ctx, offset, shards, { ...plan, bound: boundFor(streamArn) });
+  if (filtered && plan.gone.length > 0) {
+    // A shard vanished (aged out): only a full listing shows children whose parent is gone.
+    const listed = (await listShards(ctx, streamArn)) ?? [];
+    const finishedBefore = new Set(Object.entries(start.shards).filter(([, s]) => s.finished).map(([id]) => id));
+    offset = discover(ctx, offset, streamArn, listed);
+    await readAhead(ctx, offset, listed, { ...plan, bound: boundFor(streamArn), finishedBefore });
+  }
 
   // The replaced stream's last records make a micro-batch of their own; the switch (and
   // its data-loss report) comes on the next call, once they are in the checkpoint. An
@@ -453,12 +498,16 @@ interface ReadAheadPlan {
   bound?: StreamOffset;
   /** Stop a shard before the first record this accepts (a starting timestamp). */
   stopBefore?: (record: _Record) => boolean;
+  /** Shards found gone from the stream while reading ahead. */
+  gone: string[];
+  /** The shards finished before this call ("next-call" lineage); default: those finished in the offset read ahead. */
+  finishedBefore?: Set<string>;
 }
 
 /** Reads eligible shards of `offset` ahead in place. */
 async function readAhead(ctx: StreamContext, offset: StreamOffset, shards: Shard[], plan: ReadAheadPlan): Promise<void> {
   const byId = new Map(shards.map((s) => [s.ShardId!, s]));
-  const finishedBefore = new Set(Object.entries(offset.shards).filter(([, s]) => s.finished).map(([id]) => id));
+  const finishedBefore = plan.finishedBefore ?? new Set(Object.entries(offset.shards).filter(([, s]) => s.finished).map(([id]) => id));
   const done = new Set<string>();
   const parentDone = (parent: string | null) =>
     parent === null || offset.shards[parent] === undefined || (plan.lineage === "same-call" ? offset.shards[parent]!.finished : finishedBefore.has(parent));
@@ -507,6 +556,7 @@ async function readShardAhead(ctx: StreamContext, streamArn: string, shardId: st
   for await (const page of shardPages(ctx, streamArn, shardId, start, () => Math.max(1, Math.min(GET_RECORDS_LIMIT, plan.budget)))) {
     if (page === "gone") {
       state.finished = true;
+      plan.gone.push(shardId);
       return;
     }
     let taken = 0;

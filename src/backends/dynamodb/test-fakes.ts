@@ -235,6 +235,8 @@ export function defaultFakeRecord(_shard: string, n: number): _Record {
  */
 export class FakeStreams implements StreamsApi {
   shards: FakeShard[] = [];
+  /** AWS answers ShardFilter CHILD_SHARDS with the children only; DynamoDB Local (false) ignores it. */
+  honoursShardFilter = false;
   describeCalls: DescribeStreamCommandInput[] = [];
   iteratorCalls: GetShardIteratorCommandInput[] = [];
   getRecordsCalls = 0;
@@ -257,8 +259,10 @@ export class FakeStreams implements StreamsApi {
 
   async describeStream(input: DescribeStreamCommandInput) {
     this.describeCalls.push(input);
-    const from = input.ExclusiveStartShardId ? this.shards.findIndex((s) => s.id === input.ExclusiveStartShardId) + 1 : 0;
-    const page = this.shards.slice(from, from + 2);
+    const filter = this.honoursShardFilter ? input.ShardFilter : undefined;
+    const listed = filter ? this.shards.filter((s) => s.parent === filter.ShardId) : this.shards;
+    const from = input.ExclusiveStartShardId ? listed.findIndex((s) => s.id === input.ExclusiveStartShardId) + 1 : 0;
+    const page = listed.slice(from, from + 2);
     return {
       $metadata: {},
       StreamDescription: {
@@ -268,7 +272,7 @@ export class FakeStreams implements StreamsApi {
           ParentShardId: s.parent,
           SequenceNumberRange: { StartingSequenceNumber: fakeSeq(s.records[0] ?? 0), ...(s.closed ? { EndingSequenceNumber: fakeSeq(s.records.at(-1) ?? 0) } : {}) },
         })),
-        LastEvaluatedShardId: from + 2 < this.shards.length ? page.at(-1)!.id : undefined,
+        LastEvaluatedShardId: from + 2 < listed.length ? page.at(-1)!.id : undefined,
       },
     };
   }
