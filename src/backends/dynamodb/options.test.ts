@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConduitError } from "../../core/errors.js";
-import { dynamoDbOptions, parseDynamoDbOptions } from "./options.js";
+import { dynamoDbOptions, parseDynamoDbOptions, parseStartingPosition } from "./options.js";
 
 const base = { table_name: "users", aws_region: "us-east-1" };
 
@@ -140,5 +140,44 @@ describe("dynamodb options", () => {
       expect(markdown).toContain(`\`${name}\``);
     }
     expect(dynamoDbOptions.secretNames()).toEqual(new Set(["service_token", "aws_secret_access_key", "aws_session_token"]));
+  });
+
+  describe("starting_position", () => {
+    it.each([
+      ["trim_horizon", { type: "trim_horizon" }],
+      ["TRIM_HORIZON", { type: "trim_horizon" }],
+      [" earliest ", { type: "trim_horizon" }],
+      ["latest", { type: "latest" }],
+      ["Latest", { type: "latest" }],
+      ["2026-11-25T10:00:00Z", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 10)) }],
+      ["2026-11-25t10:00:00.250z", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 10, 0, 0, 250)) }],
+      ["2026-11-25T10:00:00+02:00", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 8)) }],
+      ["2026-11-25T10:00-05:00", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 15)) }],
+      ["2026-11-25T10:00:00", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 10)) }],
+      ["2026-11-25 10:30", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 10, 30)) }],
+      ["2026-11-25", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25)) }],
+    ])("reads %j", (text, expected) => {
+      expect(parseStartingPosition(text)).toEqual(expected);
+    });
+
+    it.each(["yesterday", "now", "horizon", "2026-13-01", "2026-11-25T25:00:00Z", "2026/11/25", "1764064800", "2026-11-25T10:00:00 UTC"])("refuses %j naming the option", (text) => {
+      const error = errorOf({ ...base, starting_position: text }, "read");
+      expect(error).toMatchObject({ code: "INVALID_ARGUMENT", errorClass: "OPTION_INVALID_VALUE", parameters: { option: "starting_position", value: text } });
+      expect(error.message).toContain("'starting_position'");
+      expect(error.message).toContain("trim_horizon");
+    });
+
+    it("is kept as given, and the other stream options have their defaults and bounds", () => {
+      const options = parseDynamoDbOptions({ ...base, starting_position: "latest" }, "read");
+      expect(options).toMatchObject({ starting_position: "latest", fail_on_data_loss: true });
+      expect(options.max_records_per_trigger).toBeUndefined();
+      expect(parseDynamoDbOptions({ ...base, starting_position: "latest", fail_on_data_loss: "false", max_records_per_trigger: "500" }, "read")).toMatchObject({
+        fail_on_data_loss: false,
+        max_records_per_trigger: 500,
+      });
+      expect(errorOf({ ...base, fail_on_data_loss: "no" }, "read").parameters.option).toBe("fail_on_data_loss");
+      expect(errorOf({ ...base, max_records_per_trigger: "0" }, "read").parameters.option).toBe("max_records_per_trigger");
+      expect(parseDynamoDbOptions(base, "read").starting_position).toBeUndefined();
+    });
   });
 });
