@@ -42,6 +42,10 @@ class FakeConduit:
     # (call name, seconds left before the client's deadline, or None without a deadline)
     deadlines: list[tuple[str, float | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Streaming reads: the offset InitialOffset answers, and LatestOffset's answers in order
+    # (then '{"latest":<call number>}' once they run out).
+    initial_offset: str = '{"initial":true}'
+    latest_offsets: list[str] = field(default_factory=list)
 
     def _record(self, name: str, request: object, context: grpc.ServicerContext) -> None:
         with self.lock:
@@ -102,6 +106,21 @@ class FakeConduit:
         self._record("AbortWrite", request, context)
         return pb.AbortWriteResponse(detail="2 rows may have been written")
 
+    def InitialOffset(self, request: pb.StreamOffsetRequest, context) -> pb.StreamOffsetResponse:
+        self._record("InitialOffset", request, context)
+        return pb.StreamOffsetResponse(offset=self.initial_offset)
+
+    def LatestOffset(self, request: pb.StreamOffsetRequest, context) -> pb.StreamOffsetResponse:
+        self._record("LatestOffset", request, context)
+        with self.lock:
+            answer = self.latest_offsets.pop(0) if self.latest_offsets else None
+            number = len(self.calls_named("LatestOffset"))
+        return pb.StreamOffsetResponse(offset=answer if answer is not None else f'{{"latest":{number}}}')
+
+    def PlanStreamRead(self, request: pb.PlanStreamReadRequest, context) -> pb.PlanReadResponse:
+        self._record("PlanStreamRead", request, context)
+        return pb.PlanReadResponse(partitions=self.partitions)
+
     def Check(self, request: bytes, context) -> bytes:  # grpc.health.v1.Health/Check
         return b"\x08\x01"
 
@@ -133,6 +152,9 @@ def _handlers(fake: FakeConduit) -> list[grpc.GenericRpcHandler]:
             ),
             "CommitWrite": unary(fake.CommitWrite, pb.CommitWriteRequest, pb.CommitWriteResponse),
             "AbortWrite": unary(fake.AbortWrite, pb.AbortWriteRequest, pb.AbortWriteResponse),
+            "InitialOffset": unary(fake.InitialOffset, pb.StreamOffsetRequest, pb.StreamOffsetResponse),
+            "LatestOffset": unary(fake.LatestOffset, pb.StreamOffsetRequest, pb.StreamOffsetResponse),
+            "PlanStreamRead": unary(fake.PlanStreamRead, pb.PlanStreamReadRequest, pb.PlanReadResponse),
         },
     )
     health = grpc.method_handlers_generic_handler(
