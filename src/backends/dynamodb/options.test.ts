@@ -156,11 +156,12 @@ describe("dynamodb options", () => {
       ["2026-11-25T10:00:00", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 10)) }],
       ["2026-11-25 10:30", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25, 10, 30)) }],
       ["2026-11-25", { type: "timestamp", at: new Date(Date.UTC(2026, 10, 25)) }],
+      ["2028-02-29T23:59:59-01:00", { type: "timestamp", at: new Date(Date.UTC(2028, 2, 1, 0, 59, 59)) }],
     ])("reads %j", (text, expected) => {
       expect(parseStartingPosition(text)).toEqual(expected);
     });
 
-    it.each(["yesterday", "now", "horizon", "2026-13-01", "2026-11-25T25:00:00Z", "2026/11/25", "1764064800", "2026-11-25T10:00:00 UTC"])("refuses %j naming the option", (text) => {
+    it.each(["yesterday", "now", "horizon", "2026-13-01", "2026-02-30", "2026-04-31T10:00:00Z", "2026-11-25T25:00:00Z", "2026/11/25", "1764064800", "2026-11-25T10:00:00 UTC"])("refuses %j naming the option", (text) => {
       const error = errorOf({ ...base, starting_position: text }, "read");
       expect(error).toMatchObject({ code: "INVALID_ARGUMENT", errorClass: "OPTION_INVALID_VALUE", parameters: { option: "starting_position", value: text } });
       expect(error.message).toContain("'starting_position'");

@@ -194,7 +194,10 @@ export function parseStartingPosition(text: string): StartingPosition {
   if (iso) {
     const zoned = iso[4] !== undefined ? text.trim() : `${text.trim()}${iso[1] === undefined ? "T00:00:00" : ""}Z`;
     const at = new Date(zoned.replace(" ", "T"));
-    if (!Number.isNaN(at.getTime())) return { type: "timestamp", at };
+    // Date rolls days past a month's end over (2026-02-30 would be March 2): refuse them instead.
+    const [year, month, day] = value.slice(0, 10).split("-").map(Number) as [number, number, number];
+    const inMonth = day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+    if (!Number.isNaN(at.getTime()) && inMonth) return { type: "timestamp", at };
   }
   return rule(
     "OPTION_INVALID_VALUE",
