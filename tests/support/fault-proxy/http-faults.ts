@@ -9,6 +9,8 @@
  *       "operation": "BatchWriteItem", "max": 100, "delayMs": 300, "fraction": 0.5 } ] }
  * Per request the faults are tried in order and the first that fires wins: a fault fires on
  * every `every`-th request it matches and/or with `probability`, until it fired `max` times.
+ * `operation` matches the X-Amz-Target's operation, for DynamoDB Streams too
+ * (`DynamoDBStreams_20120810.GetRecords` is "GetRecords").
  *
  * Requests are not pipelined by the SDK (one request per connection at a time), but answers
  * are still kept in request order per connection.
@@ -26,6 +28,12 @@ export const HTTP_FAULT_KINDS = [
   "internal_server_error",
   /** 503 ServiceUnavailable, not forwarded. */
   "service_unavailable",
+  /** DynamoDB Streams: 400 ExpiredIteratorException (a shard iterator past its 15 minutes), not forwarded. */
+  "expired_iterator",
+  /** DynamoDB Streams: 400 LimitExceededException (too many GetRecords on a shard), not forwarded. */
+  "limit_exceeded",
+  /** DynamoDB Streams: 400 TrimmedDataAccessException (records older than 24 hours), not forwarded. */
+  "trimmed_data_access",
   /** BatchWriteItem only: a random subset is withheld and returned as UnprocessedItems. */
   "unprocessed_items",
   /** Forwarded (so applied), then the connection is reset after part of the response. */
@@ -46,6 +54,8 @@ export interface HttpFaultRule {
   delayMs?: number;
   /** unprocessed_items: the largest share of items withheld (default 0.5; at least one item). */
   fraction?: number;
+  /** Only requests whose JSON body contains this text, e.g. "AFTER_SEQUENCE_NUMBER" for one kind of GetShardIterator. */
+  bodyContains?: string;
 }
 
 interface Rule extends HttpFaultRule {
@@ -90,7 +100,7 @@ export function parseHttpPlan(plan: unknown): { seed: number; rules: HttpFaultRu
   if (unknownKeys.length > 0) throw new Error(`unknown plan keys: ${unknownKeys.join(", ")} (expected seed, faults)`);
   if (typeof seed !== "number" || !Number.isInteger(seed)) throw new Error("seed must be an integer");
   if (!Array.isArray(faults)) throw new Error("faults must be an array");
-  const allowed = new Set(["kind", "probability", "every", "operation", "max", "delayMs", "fraction"]);
+  const allowed = new Set(["kind", "probability", "every", "operation", "max", "delayMs", "fraction", "bodyContains"]);
   const rules = faults.map((fault: unknown, i): HttpFaultRule => {
     if (fault === null || typeof fault !== "object") throw new Error(`faults[${i}] must be an object`);
     const rule = fault as Record<string, unknown>;
@@ -109,6 +119,7 @@ export function parseHttpPlan(plan: unknown): { seed: number; rules: HttpFaultRu
     number("fraction", (n) => n > 0 && n <= 1);
     if (rule.probability === undefined && rule.every === undefined) throw new Error(`faults[${i}] needs probability and/or every`);
     if (rule.operation !== undefined && typeof rule.operation !== "string") throw new Error(`faults[${i}].operation must be a string`);
+    if (rule.bodyContains !== undefined && (typeof rule.bodyContains !== "string" || rule.bodyContains === "")) throw new Error(`faults[${i}].bodyContains must be a non-empty string`);
     if (rule.kind === "unprocessed_items" && rule.operation !== undefined && rule.operation !== "BatchWriteItem") {
       throw new Error(`faults[${i}]: unprocessed_items applies to BatchWriteItem only`);
     }
@@ -133,9 +144,10 @@ export function httpFaults(): ProtocolFaults {
     return state;
   };
 
-  const choose = (operation: string): Rule | undefined => {
+  const choose = (operation: string, body: Buffer): Rule | undefined => {
     for (const rule of rules) {
       if (rule.operation !== undefined && rule.operation !== operation) continue;
+      if (rule.bodyContains !== undefined && !body.includes(rule.bodyContains)) continue;
       if (rule.kind === "unprocessed_items" && operation !== "BatchWriteItem") continue;
       if (rule.max !== undefined && rule.fired >= rule.max) continue;
       rule.matched++;
@@ -152,13 +164,16 @@ export function httpFaults(): ProtocolFaults {
   const onRequest = (conn: RelayConnection, state: ConnState, request: Request) => {
     bump("requests");
     bump(`requests_${request.operation}`);
-    const rule = choose(request.operation);
+    const rule = choose(request.operation, request.body);
     const kind = rule?.kind;
     switch (kind) {
       case "provisioned_throughput_exceeded":
       case "throttling":
       case "internal_server_error":
       case "service_unavailable":
+      case "expired_iterator":
+      case "limit_exceeded":
+      case "trimmed_data_access":
         bump(kind);
         state.pending.push({ type: "local", bytes: errorResponse(kind) });
         break;
@@ -359,7 +374,9 @@ function jsonResponse(status: number, payload: unknown): Buffer {
 }
 
 /** The answers DynamoDB gives when it throttles or fails (the SDK classifies them by __type and status). */
-function errorResponse(kind: "provisioned_throughput_exceeded" | "throttling" | "internal_server_error" | "service_unavailable"): Buffer {
+type ErrorKind = "provisioned_throughput_exceeded" | "throttling" | "internal_server_error" | "service_unavailable" | "expired_iterator" | "limit_exceeded" | "trimmed_data_access";
+
+function errorResponse(kind: ErrorKind): Buffer {
   const prefix = "com.amazonaws.dynamodb.v20120810#";
   switch (kind) {
     case "provisioned_throughput_exceeded":
@@ -373,6 +390,16 @@ function errorResponse(kind: "provisioned_throughput_exceeded" | "throttling" | 
       return jsonResponse(500, { __type: `${prefix}InternalServerError`, message: "Internal server error (injected by fault-proxy)" });
     case "service_unavailable":
       return jsonResponse(503, { __type: `${prefix}ServiceUnavailable`, message: "Service unavailable (injected by fault-proxy)" });
+    // Streams answers carry the same JSON protocol prefix; the SDK keeps the name after '#'.
+    case "expired_iterator":
+      return jsonResponse(400, { __type: `${prefix}ExpiredIteratorException`, message: "Iterator expired. The iterator was created over 15 minutes ago. (injected by fault-proxy)" });
+    case "limit_exceeded":
+      return jsonResponse(400, { __type: `${prefix}LimitExceededException`, message: "Too many requests for this shard. (injected by fault-proxy)" });
+    case "trimmed_data_access":
+      return jsonResponse(400, {
+        __type: `${prefix}TrimmedDataAccessException`,
+        message: "The operation attempted to read past the oldest stream record in a shard. (injected by fault-proxy)",
+      });
   }
 }
 
