@@ -97,6 +97,8 @@ export const GET_RECORDS_LIMIT = 1000;
 const EMPTY_PAGES_AT_TIP = 3;
 /** Consecutive empty pages after which a partition's records are taken to be gone (they were there when it was planned). */
 const EMPTY_PAGES_IN_PARTITION = 100;
+/** A fresh iterator that expires again and again is not age (iterators last 15 minutes): stop rather than re-open forever. */
+const EXPIRED_IN_A_ROW = 5;
 const DEFAULT_MAX_RETRY_MILLIS = 60_000;
 const BACKOFF_BASE_MS = 50;
 const BACKOFF_CAP_MS = 5_000;
@@ -351,6 +353,7 @@ async function* shardPages(ctx: StreamContext, streamArn: string, shardId: strin
   if (opened === "gone") return yield "gone";
   position = opened.start;
   let iterator = opened.iterator;
+  let expiredInARow = 0;
   while (iterator) {
     let page;
     try {
@@ -359,6 +362,13 @@ async function* shardPages(ctx: StreamContext, streamArn: string, shardId: strin
     } catch (error) {
       const name = errorName(error);
       if (name === "ExpiredIteratorException") {
+        if (++expiredInARow >= EXPIRED_IN_A_ROW) {
+          throw failedPrecondition(
+            "STREAM_ITERATOR_EXPIRED",
+            `DynamoDB Streams said the shard iterator of shard '${shardId}' (table '${plainTableName(ctx.table)}') expired ${expiredInARow} times in a row, each time right after it was opened; iterators last 15 minutes, so check the clock of the machine running the service and the endpoint.`,
+            { table: plainTableName(ctx.table), shard: shardId },
+          );
+        }
         const reopened = await openIterator(ctx, streamArn, shardId, position);
         if (reopened === "gone") return yield "gone";
         position = reopened.start;
@@ -374,6 +384,7 @@ async function* shardPages(ctx: StreamContext, streamArn: string, shardId: strin
       }
       throw translate(ctx, "GetRecords", error);
     }
+    expiredInARow = 0;
     const records = page.Records ?? [];
     const last = records.at(-1)?.dynamodb?.SequenceNumber;
     if (last) position = { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: last };
