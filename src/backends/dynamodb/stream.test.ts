@@ -322,6 +322,17 @@ describe("read-ahead cache", () => {
     return { cache, ctx: context(streams, { cache }) };
   }
 
+  it("never yields a record at or before the partition's start, even from a cached run that begins earlier (a trim fallback)", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s1", records: [3, 4, 5, 6, 7], closed: false }];
+    const { cache, ctx } = cached(streams);
+    cache.put(runKey(ARN, "s1", seq(5)), [3, 4, 5, 6, 7].map((n) => defaultFakeRecord("s1", n)));
+    const records = [];
+    for await (const r of readPartition(ctx, { streamArn: ARN, shardId: "s1", start: { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: seq(5) }, endSequenceNumber: seq(7) })) records.push(r);
+    expect(numbers(records)).toEqual([6, 7]);
+    expect(streams.getRecordsCalls).toBe(0);
+  });
+
   it("serves a partition read right after latestOffset without a single Streams call, and a replay from the stream with the same records", async () => {
     const streams = new FakeStreams();
     streams.shards = [

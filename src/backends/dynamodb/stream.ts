@@ -627,14 +627,15 @@ export function planPartitions(start: StreamOffset, end: StreamOffset): StreamPa
  */
 export async function* readPartition(ctx: StreamContext, partition: StreamPartition): AsyncGenerator<ChangeRecord> {
   const end = partition.endSequenceNumber;
-  let lastYielded: string | undefined;
   const aborted = () => cancelled(`Reading the stream of DynamoDB table '${ctx.table}'`, ctx.signal.reason);
   const startedAfter = partition.start.type === "AFTER_SEQUENCE_NUMBER" ? partition.start.sequenceNumber : null;
+  // Nothing at or before the start is ever yielded, whatever a fallback to the oldest record returns.
+  let lastYielded: string | undefined = startedAfter ?? undefined;
   // Records latestOffset read ahead in this process, if it still has them; the rest (or all) from the stream.
   for (const record of ctx.cache?.take(runKey(partition.streamArn, partition.shardId, startedAfter)) ?? []) {
     if (ctx.signal.aborted) throw aborted();
     const seq = record.dynamodb?.SequenceNumber;
-    if (seq === undefined) continue;
+    if (seq === undefined || (lastYielded !== undefined && compareSequenceNumbers(seq, lastYielded) <= 0)) continue;
     if (compareSequenceNumbers(seq, end) > 0) return;
     yield toChangeRecord(record, partition.shardId);
     lastYielded = seq;
