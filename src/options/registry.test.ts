@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConduitError } from "../core/errors.js";
+import { thrown } from "../../tests/support/conduit-error.js";
 import { commonOptions } from "./common.js";
 import { OptionRegistry, booleanOption, enumOption, integerOption, listOption, stringOption } from "./registry.js";
 
@@ -14,15 +14,7 @@ const registry = new OptionRegistry("demo", {
   password: stringOption({ description: "Secret.", secret: true }),
 });
 
-function errorOf(fn: () => unknown): ConduitError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConduitError) return e;
-    throw e;
-  }
-  throw new Error("expected a ConduitError");
-}
+const errorOf = thrown;
 
 describe("OptionRegistry", () => {
   it("parses typed values and fills defaults", () => {

@@ -11,3 +11,14 @@ export async function rejection(promise: Promise<unknown>): Promise<ConduitError
   }
   throw new Error("expected a ConduitError");
 }
+
+/** Runs a function that must throw a ConduitError, and returns the error. */
+export function thrown(fn: () => unknown): ConduitError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConduitError);
+    return error as ConduitError;
+  }
+  throw new Error("expected a ConduitError");
+}

@@ -1,18 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { thrown } from "../../../tests/support/conduit-error.js";
 import { ConduitError } from "../../core/errors.js";
 import { cassandraOptions, parseCassandraOptions, parseContactPoints } from "./options.js";
 
 const base = { host: "127.0.0.1", keyspace: "myks", table: "users" };
 
-function errorOf(raw: Record<string, string>, operation: "read" | "write"): ConduitError {
-  try {
-    parseCassandraOptions(raw, operation);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected the options to be rejected");
-}
+const errorOf = (raw: Record<string, string>, operation: "read" | "write") => thrown(() => parseCassandraOptions(raw, operation));
 
 describe("pycassandra options", () => {
   it("applies PyCassandra's defaults for writes", () => {

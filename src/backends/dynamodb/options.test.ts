@@ -1,18 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ConduitError } from "../../core/errors.js";
+import { thrown } from "../../../tests/support/conduit-error.js";
 import { dynamoDbOptions, parseDynamoDbOptions, parseStartingPosition } from "./options.js";
 
 const base = { table_name: "users", aws_region: "us-east-1" };
 
-function errorOf(raw: Record<string, string>, operation: "read" | "write"): ConduitError {
-  try {
-    parseDynamoDbOptions(raw, operation);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected the options to be rejected");
-}
+const errorOf = (raw: Record<string, string>, operation: "read" | "write") => thrown(() => parseDynamoDbOptions(raw, operation));
 
 describe("dynamodb options", () => {
   it("applies the seed's defaults for reads", () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { thrown } from "../../../tests/support/conduit-error.js";
 import {
   Binary,
   Bool,
@@ -21,7 +22,6 @@ import {
 } from "apache-arrow";
 import { decodeBatches, encodeBatch } from "../../arrow/ipc.js";
 import { DecimalValue, readValue, type PlainValue } from "../../arrow/values.js";
-import { ConduitError } from "../../core/errors.js";
 import type { ChangeRecord } from "./stream.js";
 import { CHANGE_COLUMNS, ChangeBatchBuilder, changeEventSchema, checkChangeEventSchema } from "./stream-schema.js";
 import { fakeSeq } from "./test-fakes.js";
@@ -101,15 +101,7 @@ function rows(batch: RecordBatch): Record<string, PlainValue>[] {
   return Array.from({ length: batch.numRows }, (_, r) => Object.fromEntries(batch.schema.fields.map((f, c) => [f.name, readValue(batch.getChildAt(c)!, r)])));
 }
 
-function errorOf(fn: () => unknown): ConduitError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected a ConduitError");
-}
+const errorOf = thrown;
 
 describe("changeEventSchema", () => {
   it("has the event columns, keys typed from the item schema, and nullable images of every item column", () => {

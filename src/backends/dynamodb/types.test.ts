@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { thrown } from "../../../tests/support/conduit-error.js";
 import {
   Binary,
   Bool,
@@ -46,15 +47,7 @@ const list = (t: DataType) => new List(new Field("element", t, true));
 const mapOf = (t: DataType) => new Map_(new Field("entries", new Struct<{ key: Utf8; value: DataType }>([new Field("key", new Utf8(), false), new Field("value", t, true)]), false));
 const struct = (fields: Record<string, DataType>) => new Struct(Object.entries(fields).map(([n, t]) => new Field(n, t, true)) as Field[]);
 
-function errorOf(fn: () => unknown): ConduitError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConduitError);
-    return error as ConduitError;
-  }
-  throw new Error("expected a ConduitError");
-}
+const errorOf = thrown;
 
 describe("attributeToPlain (reads)", () => {
   it("reads scalars into their column types", () => {
