@@ -10,9 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { Field, Int32, Schema, type RecordBatch } from "apache-arrow";
-import protobuf from "protobufjs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeBatch, encodeSchema } from "../../src/arrow/ipc.js";
 import { BatchBuilder } from "../../src/arrow/batch-builder.js";
@@ -20,7 +18,7 @@ import type { Connector } from "../../src/core/connector.js";
 import { ConduitError } from "../../src/core/errors.js";
 import { createLogger, type Logger } from "../../src/core/logger.js";
 import { OptionRegistry } from "../../src/options/registry.js";
-import { findProtoDir } from "../../src/transport/proto.js";
+import { errorDetails, serviceClients, type Client } from "../support/grpc-client.js";
 import { startServer, type RunningServer } from "../../src/transport/server.js";
 import { toServiceError } from "../../src/transport/status.js";
 
@@ -89,13 +87,8 @@ function fakeConnector(calls: Calls): Connector {
   };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- dynamic grpc-js client methods
-type Client = grpc.Client & Record<string, any>;
-
 function conduitClient(address: string, credentials = grpc.credentials.createInsecure()): Client {
-  const definition = protoLoader.loadSync(["spark_conduit/v1/conduit.proto"], { includeDirs: [findProtoDir()], keepCase: false, longs: Number, bytes: Buffer, defaults: true, oneofs: true, enums: String });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { spark_conduit: { v1: { Conduit: grpc.ServiceClientConstructor } } };
-  return new pkg.spark_conduit.v1.Conduit(address, credentials) as unknown as Client;
+  return serviceClients(address, { credentials }).conduit;
 }
 
 function bearer(token: string): grpc.Metadata {
@@ -130,14 +123,8 @@ function writeCall(client: Client, options: Record<string, string>, metadata = n
 }
 
 function decodeStatus(error: grpc.ServiceError): { message: string; reason: string; metadata: Record<string, string> } {
-  const bytes = error.metadata.get("grpc-status-details-bin")[0] as Buffer;
-  const root = new protobuf.Root();
-  const dir = findProtoDir();
-  root.resolvePath = (_o, target) => (target.startsWith("google/protobuf/") ? target : join(dir, target));
-  root.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"]);
-  const status = root.lookupType("google.rpc.Status").decode(bytes) as unknown as { message: string; details: Array<{ value: Uint8Array }> };
-  const info = root.lookupType("google.rpc.ErrorInfo").decode(status.details[0]!.value) as unknown as { reason: string; metadata: Record<string, string> };
-  return { message: status.message, reason: info.reason, metadata: info.metadata };
+  const { message, reason, metadata } = errorDetails(error);
+  return { message, reason, metadata };
 }
 
 /** Everything a client can see of an error, as one text to search for secrets. */

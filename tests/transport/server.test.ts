@@ -3,11 +3,8 @@
  * client. Checks framing, streaming backpressure, error translation, auth and shutdown.
  */
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { Binary, Field, Int32, Schema, Utf8, type RecordBatch } from "apache-arrow";
-import protobuf from "protobufjs";
 import { afterEach, describe, expect, it } from "vitest";
-import { join } from "node:path";
 import { decodeBatches, decodeSchema, encodeBatch, encodeSchema } from "../../src/arrow/ipc.js";
 import { readValue } from "../../src/arrow/values.js";
 import { BatchBuilder } from "../../src/arrow/batch-builder.js";
@@ -15,7 +12,7 @@ import type { Connector, ReadInput, WriteInput } from "../../src/core/connector.
 import { ConduitError, invalidArgument } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { OptionRegistry } from "../../src/options/registry.js";
-import { findProtoDir } from "../../src/transport/proto.js";
+import { errorDetails, serviceClients, unaryCall, type Client } from "../support/grpc-client.js";
 import { isLoopbackAddress, startServer, type RunningServer } from "../../src/transport/server.js";
 
 const schema = new Schema([new Field("id", new Int32(), false), new Field("name", new Utf8(), true)]);
@@ -87,49 +84,15 @@ function fakeConnector(state: FakeState): Connector {
   };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- dynamic grpc-js client methods
-type Client = grpc.Client & Record<string, any>;
-
 function clients(address: string, maxReceiveBytes = 64 * 1024 * 1024) {
-  const definition = protoLoader.loadSync(["spark_conduit/v1/conduit.proto", "grpc/health/v1/health.proto"], {
-    includeDirs: [findProtoDir()],
-    keepCase: false,
-    longs: Number,
-    bytes: Buffer,
-    defaults: true,
-    oneofs: true,
-    enums: String,
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    spark_conduit: { v1: { Conduit: grpc.ServiceClientConstructor } };
-    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-  };
-  const options = { "grpc.max_receive_message_length": maxReceiveBytes };
-  return {
-    conduit: new pkg.spark_conduit.v1.Conduit(address, grpc.credentials.createInsecure(), options) as unknown as Client,
-    health: new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure()) as unknown as Client,
-  };
+  return serviceClients(address, { maxReceiveBytes });
 }
 
-function unaryCall<T>(client: Client, method: string, request: object, metadata = new grpc.Metadata()): Promise<T> {
-  return new Promise((resolve, reject) => {
-    (client[method] as (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: T) => void) => void).call(client, request, metadata, (error, value) =>
-      error ? reject(error) : resolve(value),
-    );
-  });
-}
-
-function decodeErrorInfo(error: grpc.ServiceError): { reason: string; domain: string; metadata: Record<string, string>; message: string } {
-  const bytes = error.metadata.get("grpc-status-details-bin")[0] as Buffer;
-  const root = new protobuf.Root();
-  const dir = findProtoDir();
-  root.resolvePath = (_o, target) => (target.startsWith("google/protobuf/") ? target : join(dir, target));
-  root.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"]);
-  const status = root.lookupType("google.rpc.Status").decode(bytes) as unknown as { message: string; details: Array<{ type_url: string; value: Uint8Array }> };
-  const detail = status.details[0]!;
-  expect(detail.type_url).toBe("type.googleapis.com/google.rpc.ErrorInfo");
-  const info = root.lookupType("google.rpc.ErrorInfo").decode(detail.value) as unknown as { reason: string; domain: string; metadata: Record<string, string> };
-  return { ...info, message: status.message };
+/** The error's ErrorInfo, which must be the status's one detail. */
+function decodeErrorInfo(error: grpc.ServiceError) {
+  const details = errorDetails(error);
+  expect(details.typeUrl).toBe("type.googleapis.com/google.rpc.ErrorInfo");
+  return details;
 }
 
 let server: RunningServer | undefined;

@@ -5,9 +5,6 @@
  * database is not what these tests are about; tests/integration reads DynamoDB Local).
  */
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import protobuf from "protobufjs";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Schema } from "apache-arrow";
 import { decodeBatches, decodeSchema } from "../../src/arrow/ipc.js";
@@ -16,9 +13,9 @@ import { createCassandraConnector } from "../../src/backends/cassandra/connector
 import { createDynamoDbConnector } from "../../src/backends/dynamodb/connector.js";
 import { defaultFakeRecord, FakeDynamoDb, FakeStreams, fakeSeq, fakeStreamArn } from "../../src/backends/dynamodb/test-fakes.js";
 import { silentLogger } from "../../src/core/logger.js";
-import { findProtoDir } from "../../src/transport/proto.js";
 import { startServer, type RunningServer } from "../../src/transport/server.js";
 import { FakeClock } from "../support/fake-clock.js";
+import { errorDetails, serviceClients, unaryCall, type Client } from "../support/grpc-client.js";
 
 const ARN = fakeStreamArn("users");
 const options = {
@@ -29,9 +26,6 @@ const options = {
   aws_secret_access_key: "dummy",
   starting_position: "trim_horizon",
 };
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- dynamic grpc-js client methods
-type Client = grpc.Client & Record<string, any>;
 
 let server: RunningServer | undefined;
 afterEach(async () => {
@@ -59,17 +53,11 @@ async function start() {
     ["pycassandra", createCassandraConnector(silentLogger)],
   ]);
   server = await startServer({ listen: "127.0.0.1:0", connectors, logger: silentLogger });
-  const definition = protoLoader.loadSync(["spark_conduit/v1/conduit.proto"], { includeDirs: [findProtoDir()], keepCase: false, longs: Number, bytes: Buffer, defaults: true, oneofs: true, enums: String });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { spark_conduit: { v1: { Conduit: grpc.ServiceClientConstructor } } };
-  const conduit = new pkg.spark_conduit.v1.Conduit(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as Client;
+  const { conduit } = serviceClients(`127.0.0.1:${server.port}`);
   return { conduit, streams };
 }
 
-function unary<T>(client: Client, method: string, request: object): Promise<T> {
-  return new Promise((resolve, reject) => {
-    (client[method] as (r: object, cb: (e: grpc.ServiceError | null, v: T) => void) => void).call(client, request, (error, value) => (error ? reject(error) : resolve(value)));
-  });
-}
+const unary = unaryCall;
 
 async function failure(promise: Promise<unknown>): Promise<grpc.ServiceError> {
   try {
@@ -80,15 +68,7 @@ async function failure(promise: Promise<unknown>): Promise<grpc.ServiceError> {
   throw new Error("expected the call to fail");
 }
 
-/** The google.rpc.ErrorInfo the service puts in every error status. */
-function errorInfo(error: grpc.ServiceError): { reason: string; metadata: Record<string, string> } {
-  const root = new protobuf.Root();
-  const dir = findProtoDir();
-  root.resolvePath = (_origin, target) => (target.startsWith("google/protobuf/") ? target : join(dir, target));
-  root.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"]);
-  const status = root.lookupType("google.rpc.Status").decode(error.metadata.get("grpc-status-details-bin")[0] as Buffer) as unknown as { details: Array<{ value: Uint8Array }> };
-  return root.lookupType("google.rpc.ErrorInfo").decode(status.details[0]!.value) as unknown as { reason: string; metadata: Record<string, string> };
-}
+const errorInfo = errorDetails;
 
 async function describeSchema(conduit: Client): Promise<Buffer> {
   const response = await unary<{ arrowSchema: Buffer }>(conduit, "Describe", { format: "dynamodb", options });
