@@ -12,7 +12,9 @@ def dynamodb_change_schema(item_schema: StructType | str, key_columns: Sequence[
 
     Pass it to ``.schema(...)`` to type the images yourself instead of letting the service
     infer the item schema by sampling the table. ``key_columns`` are the table's key
-    attributes (partition key first), which must be columns of ``item_schema``.
+    attributes (partition key first), which must be columns of ``item_schema``. A DDL string
+    (``"id string, age bigint"``) is parsed by Spark, so it needs an active session; a
+    ``StructType`` does not.
     """
     if isinstance(item_schema, str):
         item_schema = StructType.fromDDL(item_schema)
