@@ -40,6 +40,10 @@ DRIVER_CALL_TIMEOUT_SECONDS = 600.0
 # deletes every item), which takes as long as the table is large. A deadline there would
 # stop it half way, leaving a half-emptied table and nothing written.
 OVERWRITE_PLAN_TIMEOUT_SECONDS: float | None = None
+# Nor finding a stream's offsets: the service reads the stream ahead to where it ends (or to
+# the read limit), which takes as long as the backlog is large (a new query at trim_horizon
+# over a day of changes); every request inside is bounded by the service's own timeouts.
+STREAM_OFFSET_TIMEOUT_SECONDS: float | None = None
 
 
 class ConduitClient:
@@ -154,7 +158,7 @@ class ConduitClient:
 
     def initial_offset(self, fmt: str, arrow_schema: bytes) -> str:
         request = pb.StreamOffsetRequest(format=fmt, options=self.options, arrow_schema=arrow_schema)
-        return self._unary("_initial_offset", request).offset
+        return self._unary("_initial_offset", request, timeout=STREAM_OFFSET_TIMEOUT_SECONDS).offset
 
     def latest_offset(
         self,
@@ -175,7 +179,7 @@ class ConduitClient:
             end_bound=end_bound,
             catch_up=catch_up,
         )
-        return self._unary("_latest_offset", request).offset
+        return self._unary("_latest_offset", request, timeout=STREAM_OFFSET_TIMEOUT_SECONDS).offset
 
     def plan_stream_read(self, fmt: str, arrow_schema: bytes, start_offset: str, end_offset: str) -> list[bytes]:
         request = pb.PlanStreamReadRequest(
