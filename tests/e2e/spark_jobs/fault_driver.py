@@ -184,8 +184,16 @@ def stream(spec: dict) -> None:
     spark.stop()
 
 
+def stream_read(spec: dict) -> None:
+    """A streaming read of a DynamoDB stream into a file sink and a foreachBatch replica
+    (stream_read_driver.py, tests/e2e/test_faults_stream_read_kill.py)."""
+    from stream_read_driver import run
+
+    run(spec)
+
+
 if __name__ == "__main__":
     mode, spec_file = sys.argv[1], sys.argv[2]
     with open(spec_file) as handle:
         job_spec = json.load(handle)
-    {"batch": batch, "stream": stream}[mode](job_spec)
+    {"batch": batch, "stream": stream, "stream_read": stream_read}[mode](job_spec)

@@ -1,0 +1,104 @@
+"""The ``stream_read`` job of fault_driver.py: a streaming READ of a DynamoDB table's stream,
+run in its own process so tests/e2e/test_faults_stream_read_kill.py can SIGKILL the driver
+mid-micro-batch and start it again on the same checkpoints.
+
+Two queries read the same stream, each with its own checkpoint under ``checkpoint``:
+
+- ``files``: the change events into a parquet file sink (``sink``). Spark's sink log
+  (``_spark_metadata``) says which files are committed, so what ``spark.read.parquet``
+  returns is what the query committed, however often the driver died.
+- ``apply``: a foreachBatch that upserts the last event per key into ``target_options``'s
+  table (REMOVE deletes), the idempotent replica a user would build.
+
+Both pass a progress stage (fault_driver.progress_stage: one line per Arrow batch, then a
+sleep) so the test sees which micro-batch is in flight and a kill lands inside a task.
+``available_now`` runs both to the end of the stream and writes a result file; otherwise
+they run on a processing-time trigger until killed, or stop by themselves after
+``timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from fault_driver import progress_stage, write_result
+from pyspark.sql import SparkSession
+
+# The applier of the clean restart test: one definition of "apply a micro-batch of changes".
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_dynamodb_streaming import applier
+
+QUERIES = ("files", "apply")
+
+
+def session(spec: dict) -> SparkSession:
+    tmp = spec["spark_dir"]
+    spark = (
+        SparkSession.builder.appName(f"spark-conduit-faults-{spec['name']}")
+        # One attempt per task: a failed read fails the query instead of hiding in a retry.
+        .master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.local.dir", os.path.join(tmp, "local"))
+        .config("spark.sql.warehouse.dir", os.path.join(tmp, "warehouse"))
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.streaming.stopTimeout", "60s")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    from dynamodb_data_source import DynamoDbDataSource
+
+    spark.dataSource.register(DynamoDbDataSource)
+    return spark
+
+
+def changes(spark: SparkSession, spec: dict, phase: str):
+    df = (
+        spark.readStream.format("dynamodb")
+        .options(**spec["options"])
+        .option("starting_position", "trim_horizon")
+        .option("max_records_per_trigger", str(spec["max_records_per_trigger"]))
+        .load()
+    )
+    return df.mapInArrow(progress_stage(spec["progress_file"], phase, spec["throttle_seconds"]), df.schema)
+
+
+def start(spark: SparkSession, spec: dict, name: str):
+    df = changes(spark, spec, name)
+    writer = (
+        df.writeStream.format("parquet").option("path", spec["sink"])
+        if name == "files"
+        else df.writeStream.foreachBatch(applier(spec["target_options"]))
+    )
+    writer = writer.queryName(name).option("checkpointLocation", os.path.join(spec["checkpoint"], name))
+    if spec["available_now"]:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=spec["trigger_interval"])
+    return writer.start()
+
+
+def run(spec: dict) -> None:
+    spark = session(spec)
+    queries = {name: start(spark, spec, name) for name in QUERIES}
+    deadline = time.monotonic() + spec["timeout_seconds"]
+    for query in queries.values():
+        query.awaitTermination(max(1.0, deadline - time.monotonic()))
+    result: dict = {"driver_pid": os.getpid(), "queries": {}}
+    for name, query in queries.items():
+        error = query.exception()
+        active = query.isActive
+        if active:
+            query.stop()
+        result["queries"][name] = {
+            "batches": [{"batchId": p.batchId, "rows": p.numInputRows} for p in query.recentProgress],
+            "exception": str(error) if error else None,
+            "timed_out": active,
+        }
+    write_result(spec, result)
+    spark.stop()
