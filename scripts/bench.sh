@@ -21,11 +21,24 @@
 # BENCH_LATENCY_MS=N (default 0: none) puts the fault proxy (dist/fault-proxy.cjs, plain TCP)
 # between BOTH paths and the database, adding N ms to every chunk each way, so the figures
 # show behaviour closer to a real network (a request then costs at least 2N ms more).
+#
+# dynamodb-streams (in BENCH_DATABASES; not in the default list, as it has its own sizes):
+# for each N in BENCH_STREAM_EVENTS (default "20000 100000"), N changes (N/2 inserts, then
+# N/2 updates) are made to a table with a NEW_AND_OLD_IMAGES stream, then read from
+# trim_horizon through Spark into the noop sink with trigger(availableNow=True) and with
+# Spark's default trigger, against the direct ceiling: a plain Node GetRecords loop over the
+# same shards (bench/direct-dynamodb-stream.mjs), run before and after the Spark path. Then
+# the latency from a write to its event in a foreachBatch sink at a 1-second trigger, over
+# BENCH_STREAM_LATENCY_WRITES (50) writes 200 ms apart. The Spark path is warmed up first on
+# BENCH_STREAM_WARMUP_EVENTS (10000) changes, unmeasured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 sizes=("${@:-1000000}")
 databases=${BENCH_DATABASES:-dynamodb,cassandra}
+stream_events=(${BENCH_STREAM_EVENTS:-20000 100000})
+stream_warmup_events=${BENCH_STREAM_WARMUP_EVENTS:-10000}
+stream_latency_writes=${BENCH_STREAM_LATENCY_WRITES:-50}
 partitions=${BENCH_PARTITIONS:-2}
 write_concurrency=${BENCH_WRITE_CONCURRENCY:-16}
 segments=${BENCH_SEGMENTS:-8}
@@ -38,8 +51,8 @@ latency_ms=${BENCH_LATENCY_MS:-0}
 
 for database in ${databases//,/ }; do
   case "$database" in
-    dynamodb | cassandra) ;;
-    *) echo "bench: unknown database '$database' in BENCH_DATABASES (expected dynamodb and/or cassandra)" >&2; exit 2 ;;
+    dynamodb | cassandra | dynamodb-streams) ;;
+    *) echo "bench: unknown database '$database' in BENCH_DATABASES (expected dynamodb, cassandra and/or dynamodb-streams)" >&2; exit 2 ;;
   esac
 done
 wants() { [[ ",$databases," == *",$1,"* ]]; }
@@ -50,6 +63,7 @@ export PYSPARK_PYTHON="$root/.venv/bin/python"
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 dynamodb_state="$root/.local/bench-dynamodb"
 cassandra_state="$root/.local/bench-cassandra"
+streams_state="$root/.local/bench-dynamodb-streams"
 runtime=$(mktemp -d /tmp/spark-conduit-bench.XXXXXX)
 proxy_pids=()
 cleanup() {
@@ -57,6 +71,7 @@ cleanup() {
   SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python -m spark_conduit stop >/dev/null 2>&1 || true
   if wants dynamodb; then node scripts/local-dynamodb.mjs stop --state-dir "$dynamodb_state" >/dev/null 2>&1 || true; fi
   if wants cassandra; then node scripts/local-cassandra.mjs stop --state-dir "$cassandra_state" >/dev/null 2>&1 || true; fi
+  if wants dynamodb-streams; then node scripts/local-dynamodb.mjs stop --state-dir "$streams_state" >/dev/null 2>&1 || true; fi
   rm -rf "$runtime"
 }
 trap cleanup EXIT
@@ -137,4 +152,46 @@ if wants cassandra; then
     after=$(direct)
     report Cassandra "$before" "$spark" "$after"
   done
+fi
+
+# Prints the streaming figures for one N: $2 and $4 are the direct reads before and after the
+# Spark runs $3 (one JSON line per trigger); the ceiling is the faster direct read.
+stream_report() {
+  EVENTS="$1" BEFORE="$2" SPARK="$3" AFTER="$4" .venv/bin/python - <<'PY'
+import json, os
+before, after = json.loads(os.environ["BEFORE"]), json.loads(os.environ["AFTER"])
+ceiling = max(before["events_per_s"], after["events_per_s"])
+print(f"DynamoDB Streams  events={int(os.environ['EVENTS']):,}  direct {ceiling:,.0f} events/s (before {before['events_per_s']:,.0f}, after {after['events_per_s']:,.0f}; {before['cpu_us_per_event']} us CPU per event)")
+for line in os.environ["SPARK"].splitlines():
+    s = json.loads(line)
+    # Spark's split of the time: reading ahead (latestOffset), the tasks (addBatch), and the rest (query start, commits, stop).
+    totals = {k: sum(t.get(k, 0) for t in s["triggers"]) / 1000 for k in ("latestOffset", "addBatch", "triggerExecution")}
+    split = f"latestOffset {totals['latestOffset']:.1f} s, addBatch {totals['addBatch']:.1f} s, outside triggers {s['seconds'] - totals['triggerExecution']:.1f} s"
+    print(
+        f"  {s['trigger'] + ':':<14} spark {s['events_per_s']:>8,.0f} events/s   ratio {s['events_per_s'] / ceiling:.2f}   {s['seconds']:.1f} s"
+        f" ({len(s['triggers'])} triggers; {split})   service peak RSS {s['service_peak_rss_mib']:.0f} MiB,"
+        f" CPU per event: service {s['service_cpu_us_per_event']} us, Spark {s['spark_cpu_us_per_event']} us"
+    )
+PY
+}
+
+if wants dynamodb-streams; then
+  endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-2g} node scripts/local-dynamodb.mjs start --state-dir "$streams_state")
+  echo "DynamoDB Local (streams) at $endpoint; $partitions Spark task slots"
+  stream_tool() { node bench/direct-dynamodb-stream.mjs "$@" --endpoint "$endpoint"; }
+  stream_tool prepare --table bench_stream_warmup --events "$stream_warmup_events" >/dev/null
+  for events in "${stream_events[@]}"; do
+    table="bench_stream_$events"
+    written=$(stream_tool prepare --table "$table" --events "$events")
+    echo "  $events changes made in $(node -p "JSON.parse(process.argv[1]).write_seconds.toFixed(1)" "$written") s"
+    before=$(stream_tool read --table "$table" --events "$events")
+    spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_stream_bench.py throughput --endpoint "$endpoint" --table "$table" \
+      --events "$events" --partitions "$partitions" --triggers available-now,default --warmup-table bench_stream_warmup --warmup-events "$stream_warmup_events")
+    after=$(stream_tool read --table "$table" --events "$events")
+    stream_report "$events" "$before" "$spark" "$after"
+  done
+  stream_tool prepare --table bench_stream_latency --events 0 >/dev/null
+  latency=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_stream_bench.py latency --endpoint "$endpoint" --table bench_stream_latency \
+    --partitions "$partitions" --writes "$stream_latency_writes" --interval-ms 200)
+  node -p 'const l = JSON.parse(process.argv[1]); `  latency write -> foreachBatch at a 1 s trigger, ${l.writes} writes: p50 ${Math.round(l.p50_ms)} ms, p95 ${Math.round(l.p95_ms)} ms, max ${Math.round(l.max_ms)} ms`' "$latency"
 fi
