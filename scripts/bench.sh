@@ -29,8 +29,10 @@
 # Spark's default trigger, against the direct ceiling: a plain Node GetRecords loop over the
 # same shards (bench/direct-dynamodb-stream.mjs), run before and after the Spark path. Then
 # the latency from a write to its event in a foreachBatch sink at a 1-second trigger, over
-# BENCH_STREAM_LATENCY_WRITES (50) writes 200 ms apart. The Spark path is warmed up first on
-# BENCH_STREAM_WARMUP_EVENTS (10000) changes, unmeasured.
+# BENCH_STREAM_LATENCY_WRITES (50) writes 200 ms apart (measured first, on a fresh database).
+# The Spark path is warmed up first on BENCH_STREAM_WARMUP_EVENTS (10000) changes, unmeasured.
+# DynamoDB Local's writes slow down as its streams grow: making 100,000 changes took 26
+# minutes on the 2-core machine (20,000: one minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -179,6 +181,11 @@ if wants dynamodb-streams; then
   endpoint=$(DYNAMODB_LOCAL_HEAP=${DYNAMODB_LOCAL_HEAP:-2g} node scripts/local-dynamodb.mjs start --state-dir "$streams_state")
   echo "DynamoDB Local (streams) at $endpoint; $partitions Spark task slots"
   stream_tool() { node bench/direct-dynamodb-stream.mjs "$@" --endpoint "$endpoint"; }
+  # Latency first, while DynamoDB Local is fresh: its writes slow down as its streams grow.
+  stream_tool prepare --table bench_stream_latency --events 0 >/dev/null
+  latency=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_stream_bench.py latency --endpoint "$endpoint" --table bench_stream_latency \
+    --partitions "$partitions" --writes "$stream_latency_writes" --interval-ms 200)
+  node -p 'const l = JSON.parse(process.argv[1]); `  latency write -> foreachBatch at a 1 s trigger, ${l.writes} writes: p50 ${Math.round(l.p50_ms)} ms, p95 ${Math.round(l.p95_ms)} ms, max ${Math.round(l.max_ms)} ms (${l.micro_batches} micro-batches, median ${l.batch_median_ms.triggerExecution} ms each: latestOffset ${l.batch_median_ms.latestOffset}, addBatch ${l.batch_median_ms.addBatch})`' "$latency"
   stream_tool prepare --table bench_stream_warmup --events "$stream_warmup_events" >/dev/null
   for events in "${stream_events[@]}"; do
     table="bench_stream_$events"
@@ -190,8 +197,4 @@ if wants dynamodb-streams; then
     after=$(stream_tool read --table "$table" --events "$events")
     stream_report "$events" "$before" "$spark" "$after"
   done
-  stream_tool prepare --table bench_stream_latency --events 0 >/dev/null
-  latency=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_stream_bench.py latency --endpoint "$endpoint" --table bench_stream_latency \
-    --partitions "$partitions" --writes "$stream_latency_writes" --interval-ms 200)
-  node -p 'const l = JSON.parse(process.argv[1]); `  latency write -> foreachBatch at a 1 s trigger, ${l.writes} writes: p50 ${Math.round(l.p50_ms)} ms, p95 ${Math.round(l.p95_ms)} ms, max ${Math.round(l.max_ms)} ms`' "$latency"
 fi
