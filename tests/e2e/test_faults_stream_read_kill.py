@@ -95,6 +95,9 @@ def test_stream_read_killed_mid_micro_batch_loses_and_duplicates_nothing(spark, 
 
     with stream_table(dynamodb) as source, target_table(dynamodb) as target, runtime_directory() as runtime:
 
+        def progress_file(run: str, name: str) -> Path:
+            return tmp_path / f"{run}.{name}.progress"
+
         def spec(run: str, available_now: bool) -> dict:
             return {
                 "name": f"stream-read-{run}",
@@ -106,7 +109,7 @@ def test_stream_read_killed_mid_micro_batch_loses_and_duplicates_nothing(spark, 
                 "throttle_seconds": THROTTLE_SECONDS,
                 "trigger_interval": "1 second",
                 "available_now": available_now,
-                "progress_file": str(tmp_path / f"{run}.progress"),
+                "progress_files": {name: str(progress_file(run, name)) for name in QUERIES},
                 "result_file": str(tmp_path / f"{run}.result.json"),
                 "spark_dir": str(tmp_path / f"spark-{run}"),
                 "timeout_seconds": JOB_TIMEOUT - 30,
@@ -115,7 +118,6 @@ def test_stream_read_killed_mid_micro_batch_loses_and_duplicates_nothing(spark, 
         def run_and_kill(run: str) -> dict:
             """Starts a driver; SIGKILLs it mid file-sink micro-batch once each query has committed one."""
             before = {name: _batch_ids(checkpoint / name / "commits") for name in QUERIES}
-            progress = tmp_path / f"{run}.progress"
             job = FaultJob("stream_read", spec(run, available_now=False), tmp_path, runtime, run)
             run_started = time.monotonic()
             try:
@@ -130,12 +132,18 @@ def test_stream_read_killed_mid_micro_batch_loses_and_duplicates_nothing(spark, 
                 time.sleep(pause)
 
                 def files_batch_under_way() -> int | None:
-                    """A batch whose rows are being read and written: past the read stage, not in the
-                    sink's log (once it is there, a replay would rightly skip the batch)."""
+                    """A batch whose rows are being read and written: rows past the read stage within
+                    the last half throttle (so its task sleeps a while yet), not in the sink's log
+                    (once it is there, a replay would rightly skip the batch)."""
                     batch = _in_flight(checkpoint / "files")
                     if batch is None or batch in _sink_batches(sink):
                         return None
-                    return batch if Progress.load(progress).rows("files", batch) > 0 else None
+                    progress = progress_file(run, "files")
+                    try:
+                        fresh = time.time() - progress.stat().st_mtime < THROTTLE_SECONDS / 2
+                    except FileNotFoundError:
+                        return None
+                    return batch if fresh and Progress.load(progress).rows("files", batch) > 0 else None
 
                 killed = wait_for(files_batch_under_way, 120, f"a file-sink micro-batch under way (seed {seed})", job)
                 job.kill()
@@ -181,11 +189,10 @@ def test_stream_read_killed_mid_micro_batch_loses_and_duplicates_nothing(spark, 
         # whatever it did before; the file sink's batch was not in its log.)
         runs = [k["run"] for k in kills[1:]] + ["final"]
         for kill, run in zip(kills, runs, strict=True):
-            replayed = Progress.load(tmp_path / f"{run}.progress")
             for name in QUERIES:
                 in_flight = kill[f"{name}_batch"]
                 if in_flight is not None:
-                    first = min(replayed.batches(name))
+                    first = min(Progress.load(progress_file(run, name)).batches(name))
                     assert first == in_flight, f"{run} began {name} at {first}, not {in_flight} (seed {seed})"
         batches = {}
         for name in QUERIES:

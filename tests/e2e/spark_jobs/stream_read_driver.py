@@ -11,7 +11,8 @@ Two queries read the same stream, each with its own checkpoint under ``checkpoin
   table (REMOVE deletes), the idempotent replica a user would build.
 
 Both pass a progress stage (fault_driver.progress_stage: one line per Arrow batch, then a
-sleep) so the test sees which micro-batch is in flight and a kill lands inside a task.
+sleep; one file per query, ``progress_files``) so the test sees which micro-batch is in
+flight, and when its rows last moved, and a kill lands inside a task.
 ``available_now`` runs both to the end of the stream and writes a result file; otherwise
 they run on a processing-time trigger until killed, or stop by themselves after
 ``timeout_seconds``.
@@ -65,7 +66,7 @@ def changes(spark: SparkSession, spec: dict, phase: str):
         .option("max_records_per_trigger", str(spec["max_records_per_trigger"]))
         .load()
     )
-    return df.mapInArrow(progress_stage(spec["progress_file"], phase, spec["throttle_seconds"]), df.schema)
+    return df.mapInArrow(progress_stage(spec["progress_files"][phase], phase, spec["throttle_seconds"]), df.schema)
 
 
 def start(spark: SparkSession, spec: dict, name: str):
