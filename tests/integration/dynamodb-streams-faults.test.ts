@@ -23,6 +23,8 @@ import { startFaultRelay, type FaultRelay, type ProtocolFaults } from "../suppor
 import { rejection } from "../support/conduit-error.js";
 import "../support/provided-context.js";
 
+/** Faults and request counts belong to the calls under test, not to a background prefetch racing them. */
+const NO_PREFETCH = { streamPrefetch: false };
 const endpoint = new URL(inject("dynamodbEndpoint"));
 const region = "us-east-1";
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
@@ -78,8 +80,8 @@ const latest = (connector: Connector, opts: Record<string, string>, start: strin
  * (a new connector, cold cache), which must give the same rows.
  */
 async function streamThrough(opts: Record<string, string>, maxRecords: number): Promise<{ rows: Row[]; batches: number[] }> {
-  const driver = createDynamoDbConnector(silentLogger);
-  const restarted = createDynamoDbConnector(silentLogger);
+  const driver = createDynamoDbConnector(silentLogger, NO_PREFETCH);
+  const restarted = createDynamoDbConnector(silentLogger, NO_PREFETCH);
   try {
     let offset = await driver.stream!.initialOffset({ options: opts, schema: SCHEMA, signal: fresh() });
     const rows: Row[] = [];
@@ -138,7 +140,7 @@ beforeAll(async () => {
   faults = httpFaults();
   relay = await startFaultRelay({ target: { host: endpoint.hostname, port: Number(endpoint.port) }, faults, maxSeconds: 300 });
 
-  const direct = createDynamoDbConnector(silentLogger);
+  const direct = createDynamoDbConnector(silentLogger, NO_PREFETCH);
   try {
     const opts = options("direct");
     const start = await direct.stream!.initialOffset({ options: opts, schema: SCHEMA, signal: fresh() });
@@ -215,9 +217,9 @@ describe("DynamoDB Streams reads through the fault proxy", () => {
   }, 120_000);
 
   it("TrimmedDataAccessException on a checkpoint's position is STREAM_DATA_LOSS, or a warning and the query goes on with fail_on_data_loss=false", async () => {
-    const driver = createDynamoDbConnector(silentLogger);
+    const driver = createDynamoDbConnector(silentLogger, NO_PREFETCH);
     const { logger, warnings } = warningLogger();
-    const lenientDriver = createDynamoDbConnector(logger);
+    const lenientDriver = createDynamoDbConnector(logger, NO_PREFETCH);
     try {
       const strict = options("proxy");
       const lenient = options("proxy", { fail_on_data_loss: "false" });
@@ -243,7 +245,7 @@ describe("DynamoDB Streams reads through the fault proxy", () => {
       // Read by a restarted service: the driver's read-ahead cache holds what the fallback to
       // TRIM_HORIZON read, which on real DynamoDB starts after the trimmed records but on Local
       // (nothing really trimmed) starts at the first record.
-      const reader = createDynamoDbConnector(silentLogger);
+      const reader = createDynamoDbConnector(silentLogger, NO_PREFETCH);
       try {
         expect(await readRange(reader, lenient, first, end)).toEqual(reference.slice(300));
       } finally {
@@ -252,7 +254,7 @@ describe("DynamoDB Streams reads through the fault proxy", () => {
 
       // A task whose records are trimmed fails the same way rather than returning fewer rows.
       faults.configure(trimmedOnce);
-      const restarted = createDynamoDbConnector(silentLogger);
+      const restarted = createDynamoDbConnector(silentLogger, NO_PREFETCH);
       try {
         expect((await rejection(readRange(restarted, strict, first, end))).errorClass).toBe("STREAM_DATA_LOSS");
       } finally {
@@ -352,7 +354,7 @@ describe("DynamoDB Streams retries are bounded", () => {
 
 /** The offset after the whole stream, planned directly (no proxy). */
 async function wholeStreamOffset(): Promise<string> {
-  const direct = createDynamoDbConnector(silentLogger);
+  const direct = createDynamoDbConnector(silentLogger, NO_PREFETCH);
   try {
     const opts = options("direct");
     return await latest(direct, opts, await direct.stream!.initialOffset({ options: opts, schema: SCHEMA, signal: fresh() }));

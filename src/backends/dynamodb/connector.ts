@@ -20,8 +20,8 @@ import {
   type PlanContext,
 } from "./planner.js";
 import { scanSegment } from "./reader.js";
-import type { StreamContext } from "./stream.js";
-import { StreamRecordCache } from "./stream-cache.js";
+import { prefetchRun, type StreamContext } from "./stream.js";
+import { runKey, StreamRecordCache } from "./stream-cache.js";
 import {
   decodeStreamPartition,
   describeChangeStream,
@@ -42,6 +42,8 @@ export interface DynamoDbConnectorDeps {
   clock?: Clock;
   /** Bytes of read-ahead stream records kept for the tasks that read them (0: none). */
   streamCacheBytes?: number;
+  /** False: no background read of the next micro-batch's records (tests that count Streams calls). */
+  streamPrefetch?: boolean;
 }
 
 export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorDeps = {}): Connector {
@@ -59,19 +61,36 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     return pool.use(config, (api) => fn(contextOf(api, config, signal)));
   };
 
-  const streamContextOf = (dynamodb: DynamoDbApi, streams: StreamsApi, config: ClientConfig, options: DynamoDbOptions, signal: AbortSignal): StreamContext => ({
-    dynamodb,
-    streams,
-    table: options.table_name,
-    region: config.region,
-    endpoint: config.endpoint,
-    failOnDataLoss: options.fail_on_data_loss,
-    signal,
-    logger: log,
-    clock,
-    cache: streamCache,
-    shardFilterIgnoredBy,
-  });
+  // Ends background prefetches when the service shuts down.
+  const closing = new AbortController();
+  const streamContextOf = (dynamodb: DynamoDbApi, streams: StreamsApi, config: ClientConfig, options: DynamoDbOptions, signal: AbortSignal): StreamContext => {
+    const ctx: StreamContext = {
+      dynamodb,
+      streams,
+      table: options.table_name,
+      region: config.region,
+      endpoint: config.endpoint,
+      failOnDataLoss: options.fail_on_data_loss,
+      signal,
+      logger: log,
+      clock,
+      cache: streamCache,
+      shardFilterIgnoredBy,
+    };
+    if (deps.streamPrefetch !== false) {
+      ctx.prefetch = (streamArn, shardId, after, maxRecords) => {
+        const key = runKey(streamArn, shardId, after);
+        if (closing.signal.aborted || streamCache.isTracked(key) || streamCache.peek(key)) return;
+        // Its own client leases and signal: it outlives the call that started it.
+        const work = pool.use(config, (api) =>
+          streamsPool.use(config, (streamsApi) => prefetchRun({ ...ctx, dynamodb: api, streams: streamsApi, signal: closing.signal, prefetch: undefined }, streamArn, shardId, after, maxRecords)),
+        );
+        work.catch((error: unknown) => log.debug("DynamoDB stream prefetch failed; the next micro-batch reads the stream itself", { shard: shardId, error: String(error) }));
+        streamCache.track(key, work);
+      };
+    }
+    return ctx;
+  };
   /** Runs a streaming call with both clients leased. */
   const withStreams = <T>(options: DynamoDbOptions, signal: AbortSignal, fn: (ctx: StreamContext) => Promise<T>): Promise<T> => {
     const config = clientConfigFromOptions(options);
@@ -188,6 +207,7 @@ export function createDynamoDbConnector(logger: Logger, deps: DynamoDbConnectorD
     },
 
     async close() {
+      closing.abort();
       streamCache.clear();
       await Promise.all([pool.closeAll(), streamsPool.closeAll()]);
     },

@@ -32,6 +32,7 @@ export function recordBytes(record: _Record): number {
 
 export class StreamRecordCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<void>>();
   private bytes = 0;
 
   constructor(
@@ -54,6 +55,29 @@ export class StreamRecordCache {
     this.evict(bytes);
     this.entries.set(key, { records, bytes, expires: this.clock.now() + this.ttlMillis });
     this.bytes += bytes;
+  }
+
+  /** The run that starts at `key`, left in place (a read-ahead that extends it puts it back longer). */
+  peek(key: string): _Record[] | undefined {
+    const entry = this.entries.get(key);
+    return entry && entry.expires > this.clock.now() ? entry.records : undefined;
+  }
+
+  /** Marks a background read that will put the run at `key`, so a read-ahead from there waits for it instead of reading the same records. */
+  track(key: string, work: Promise<void>): void {
+    const settled = work.catch(() => undefined).finally(() => {
+      if (this.inflight.get(key) === settled) this.inflight.delete(key);
+    });
+    this.inflight.set(key, settled);
+  }
+
+  /** Waits for a background read of the run at `key`, if one is in flight. */
+  async settled(key: string): Promise<void> {
+    await this.inflight.get(key);
+  }
+
+  isTracked(key: string): boolean {
+    return this.inflight.has(key);
   }
 
   /** Removes and returns the run that starts at `key`, if there is a fresh one. */

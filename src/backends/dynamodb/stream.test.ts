@@ -10,6 +10,7 @@ import {
   latestOffset,
   parseStreamOffset,
   planPartitions,
+  prefetchRun,
   readPartition,
   serializeStreamOffset,
   type ChangeRecord,
@@ -387,16 +388,60 @@ describe("read-ahead cache", () => {
     expect(streams.getRecordsCalls).toBe(0);
   });
 
-  it("keeps no run larger than half the cache: the partition is read from the stream", async () => {
+  it("reads an AvailableNow micro-batch from the records its target's catch-up read, not from the stream again", async () => {
     const streams = new FakeStreams();
-    streams.shards = [{ id: "s", records: Array.from({ length: 20 }, (_, i) => i + 1), closed: false }];
-    // Each record counts 4 * 1024 + 256 bytes (no SizeBytes); 20 of them exceed half of 100 KB.
-    const { cache, ctx } = cached(streams, 100 * 1024);
+    streams.shards = [{ id: "s", records: [1, 2, 3, 4], closed: false }];
+    const { ctx } = cached(streams);
+    const bound = await latestOffset(ctx, empty, { lineage: "same-call" });
+    const calls = streams.getRecordsCalls;
+    const end = await latestOffset(ctx, empty, { bound });
+    expect(end.shards.s).toEqual(shardOffset(4));
+    expect(streams.getRecordsCalls).toBe(calls);
+    expect(numbers(await readAll(ctx, empty, end))).toEqual([1, 2, 3, 4]);
+    expect(streams.getRecordsCalls).toBe(calls);
+  });
+
+  it("keeps the first records of a micro-batch larger than the cache's run limit; the task reads the rest from the stream", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: Array.from({ length: 50 }, (_, i) => i + 1), closed: false }];
+    // Each fake record counts 4 * 1024 + 256 bytes: a 40 KiB cache keeps runs of up to 20 KiB, about 5 records.
+    const { cache, ctx } = cached(streams, 40 * 1024);
     const end = await latestOffset(ctx, empty);
-    expect(cache.size.runs).toBe(0);
-    const before = streams.getRecordsCalls;
-    expect(numbers(await readAll(ctx, empty, end))).toHaveLength(20);
-    expect(streams.getRecordsCalls).toBeGreaterThan(before);
+    const run = cache.peek(runKey(ARN, "s", null))!;
+    expect(run.length).toBeGreaterThan(0);
+    expect(run.length).toBeLessThan(50);
+    const calls = streams.getRecordsCalls;
+    expect(numbers(await readAll(ctx, empty, end))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(streams.getRecordsCalls).toBeGreaterThan(calls);
+  });
+
+  it("prefetches the next micro-batch while this one is read, and the next latestOffset and read use it", async () => {
+    const streams = new FakeStreams();
+    streams.shards = [{ id: "s", records: [1, 2, 3, 4, 5, 6], closed: false }];
+    const { cache, ctx: base } = cached(streams);
+    const started: Promise<void>[] = [];
+    const ctx: StreamContext = {
+      ...base,
+      // The first prefetch only, so the calls counted below are the micro-batches' own.
+      prefetch: (arn, shard, after, max) => {
+        if (started.length > 0) return;
+        const work = prefetchRun(base, arn, shard, after, max);
+        cache.track(runKey(arn, shard, after), work);
+        started.push(work);
+      },
+    };
+    const first = await latestOffset(ctx, empty, { maxRecords: 3 });
+    expect(first.shards.s).toEqual(shardOffset(3));
+    expect(started).toHaveLength(1);
+    await Promise.all(started);
+    expect(cache.peek(runKey(ARN, "s", seq(3)))!.map((r) => Number(r.dynamodb!.SequenceNumber))).toEqual([4, 5, 6]);
+    expect(numbers(await readAll(ctx, empty, first))).toEqual([1, 2, 3]);
+    const calls = streams.getRecordsCalls;
+    const second = await latestOffset(ctx, first, { maxRecords: 3 });
+    expect(second.shards.s).toEqual(shardOffset(6));
+    expect(streams.getRecordsCalls).toBe(calls);
+    expect(numbers(await readAll(ctx, first, second))).toEqual([4, 5, 6]);
+    expect(streams.getRecordsCalls).toBe(calls);
   });
 
   it("is not filled by a 'latest' initial offset (those records are never read)", async () => {

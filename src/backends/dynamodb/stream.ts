@@ -89,6 +89,8 @@ export interface StreamContext {
   cache?: StreamRecordCache;
   /** Endpoints seen to ignore ShardFilter (DynamoDB Local), so they get full listings without asking again. */
   shardFilterIgnoredBy?: Set<string>;
+  /** Starts reading a shard after `after` in the background for the next micro-batch (see prefetchRun). */
+  prefetch?: (streamArn: string, shardId: string, after: string, maxRecords: number) => void;
 }
 
 /** GetRecords returns at most this many records per call. */
@@ -494,6 +496,11 @@ export async function latestOffset(ctx: StreamContext, start: StreamOffset, limi
     offset = discover(ctx, { streamArn, shards: {} }, streamArn, newShards);
     await readAhead(ctx, offset, newShards, { ...plan, bound: boundFor(streamArn) });
   }
+  if (plan.lineage === "next-call" && plan.cache && !limits.bound && ctx.prefetch) {
+    for (const [id, state] of Object.entries(offset.shards)) {
+      if (!state.finished && state.sequenceNumber !== null) ctx.prefetch(offset.streamArn, id, state.sequenceNumber, limits.maxRecords ?? PREFETCH_RECORDS);
+    }
+  }
   return offset;
 }
 
@@ -546,6 +553,48 @@ function shardCap(plan: ReadAheadPlan, shardId: string, state: ShardOffset): Sha
   return cap;
 }
 
+/**
+ * A shard's pages after `after`: first the records this process already read from there
+ * (an AvailableNow target's catch-up, or a prefetch, waited for if still running), then the
+ * stream after the last of them.
+ */
+async function* cachedThenStreamPages(ctx: StreamContext, streamArn: string, shardId: string, after: string | null, limit: () => number): AsyncGenerator<ShardPage | "gone"> {
+  const key = runKey(streamArn, shardId, after);
+  await ctx.cache?.settled(key);
+  const cached = (ctx.cache?.peek(key) ?? []).filter((r) => after === null || compareSequenceNumbers(r.dynamodb?.SequenceNumber ?? "0", after) > 0);
+  const last = cached.at(-1)?.dynamodb?.SequenceNumber ?? after;
+  if (cached.length > 0) yield { records: cached, next: "cached" };
+  const start: PartitionStart = last === null ? { type: "TRIM_HORIZON" } : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: last };
+  yield* shardPages(ctx, streamArn, shardId, start, limit);
+}
+
+/** Records a prefetch reads at most (a micro-batch's worth when a read limit says how much that is). */
+export const PREFETCH_RECORDS = 10_000;
+
+/**
+ * Reads a shard ahead of the next micro-batch while this one's tasks run, into the cache at
+ * `after` (where the next latestOffset starts), so reading and converting overlap. Stops at
+ * the shard's tip, after `maxRecords`, or at the cache's run limit.
+ */
+export async function prefetchRun(ctx: StreamContext, streamArn: string, shardId: string, after: string, maxRecords: number): Promise<void> {
+  const cache = ctx.cache;
+  if (!cache) return;
+  const records: _Record[] = [];
+  let bytes = 0;
+  let empty = 0;
+  for await (const page of shardPages(ctx, streamArn, shardId, { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: after }, () => Math.min(GET_RECORDS_LIMIT, maxRecords - records.length))) {
+    if (page === "gone") break;
+    for (const record of page.records) {
+      records.push(record);
+      bytes += recordBytes(record);
+    }
+    empty = page.records.length === 0 ? empty + 1 : 0;
+    if (page.next === undefined || empty >= EMPTY_PAGES_AT_TIP || records.length >= maxRecords || bytes >= cache.maxRunBytes) break;
+  }
+  cache.put(runKey(streamArn, shardId, after), records);
+  ctx.logger.debug("prefetched DynamoDB stream records", { table: ctx.table, shard: shardId, records: records.length });
+}
+
 async function readShardAhead(ctx: StreamContext, streamArn: string, shardId: string, state: ShardOffset, shard: Shard, plan: ReadAheadPlan): Promise<void> {
   const ending = shard.SequenceNumberRange?.EndingSequenceNumber;
   const closed = ending !== undefined;
@@ -556,15 +605,16 @@ async function readShardAhead(ctx: StreamContext, streamArn: string, shardId: st
   const cap = shardCap(plan, shardId, state);
   if (cap === "skip") return;
   const startedAfter = state.sequenceNumber;
-  const start: PartitionStart = startedAfter === null ? { type: "TRIM_HORIZON" } : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: startedAfter };
+  const key = runKey(streamArn, shardId, startedAfter);
   const cacheLimit = ctx.cache && plan.cache ? ctx.cache.maxRunBytes : 0;
-  let collected: _Record[] | undefined = cacheLimit > 0 ? [] : undefined;
+  // The run a task takes: the first records of the micro-batch, up to the cache's run limit (the task reads the rest from the stream).
+  const collected: _Record[] | undefined = cacheLimit > 0 ? [] : undefined;
   let collectedBytes = 0;
   let empty = 0;
   const finish = () => {
-    if (collected && collected.length > 0) ctx.cache!.put(runKey(streamArn, shardId, startedAfter), collected);
+    if (collected && collected.length > 0) ctx.cache!.put(key, collected);
   };
-  for await (const page of shardPages(ctx, streamArn, shardId, start, () => Math.max(1, Math.min(GET_RECORDS_LIMIT, plan.budget)))) {
+  for await (const page of cachedThenStreamPages(ctx, streamArn, shardId, startedAfter, () => Math.max(1, Math.min(GET_RECORDS_LIMIT, plan.budget)))) {
     if (page === "gone") {
       state.finished = true;
       plan.gone.push(shardId);
@@ -581,10 +631,9 @@ async function readShardAhead(ctx: StreamContext, streamArn: string, shardId: st
       state.sequenceNumber = seq;
       plan.budget--;
       taken++;
-      if (collected) {
+      if (collected && collectedBytes + recordBytes(record) <= cacheLimit) {
         collected.push(record);
         collectedBytes += recordBytes(record);
-        if (collectedBytes > cacheLimit) collected = undefined;
       }
     }
     const atCap = cap !== undefined && state.sequenceNumber !== null && compareSequenceNumbers(state.sequenceNumber, cap.sequenceNumber!) >= 0;
