@@ -36,10 +36,12 @@ from spark_conduit import dynamodb_change_schema
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def changes(spark: SparkSession, endpoint: str, table: str, item_schema) -> DataFrame:
+def changes(spark: SparkSession, endpoint: str, table: str, item_schema, max_records: int = 0) -> DataFrame:
+    reader = spark.readStream.format("dynamodb")
+    if max_records:
+        reader = reader.option("max_records_per_trigger", str(max_records))
     return (
-        spark.readStream.format("dynamodb")
-        .schema(dynamodb_change_schema(item_schema, ["id"]))
+        reader.schema(dynamodb_change_schema(item_schema, ["id"]))
         .option("table_name", table)
         .option("aws_region", "us-east-1")
         .option("endpoint_url", endpoint)
@@ -59,7 +61,10 @@ def read_all(
     trigger: the next micro-batch as soon as the last one ends) until its micro-batches
     have read ``events`` rows, timed to the end of that micro-batch."""
     with tempfile.TemporaryDirectory(prefix="stream-bench-") as checkpoint:
-        writer = changes(spark, args.endpoint, table, SCHEMA).writeStream.format("noop")
+        # "limited": the default trigger with max_records_per_trigger, so reading the next
+        # micro-batch (the service's prefetch) overlaps this one's tasks.
+        limited = args.max_records if trigger == "limited" else 0
+        writer = changes(spark, args.endpoint, table, SCHEMA, limited).writeStream.format("noop")
         writer = writer.option("checkpointLocation", checkpoint)
         if trigger == "available-now":
             writer = writer.trigger(availableNow=True)
@@ -218,8 +223,11 @@ def main() -> None:
     parser.add_argument("--warmup-table", default="", help="throughput: a table read first, unmeasured")
     parser.add_argument("--warmup-events", type=int, default=0, help="throughput: the changes the warm-up table holds")
     parser.add_argument(
-        "--triggers", default="available-now", help="throughput: available-now and/or default, comma-separated"
+        "--triggers",
+        default="available-now",
+        help="throughput: available-now, default and/or limited (default trigger with --max-records), comma-separated",
     )
+    parser.add_argument("--max-records", type=int, default=5000, help="throughput: 'limited' max_records_per_trigger")
     parser.add_argument("--writes", type=int, default=50, help="latency: items written while the query runs")
     parser.add_argument("--interval-ms", type=int, default=200)
     parser.add_argument("--warmup-writes", type=int, default=10, help="latency: unmeasured writes first")

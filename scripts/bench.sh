@@ -25,8 +25,9 @@
 # dynamodb-streams (in BENCH_DATABASES; not in the default list, as it has its own sizes):
 # for each N in BENCH_STREAM_EVENTS (default "20000 100000"), N changes (N/2 inserts, then
 # N/2 updates) are made to a table with a NEW_AND_OLD_IMAGES stream, then read from
-# trim_horizon through Spark into the noop sink with trigger(availableNow=True) and with
-# Spark's default trigger, against the direct ceiling: a plain Node GetRecords loop over the
+# trim_horizon through Spark into the noop sink with trigger(availableNow=True), with
+# Spark's default trigger, and with the default trigger and max_records_per_trigger
+# BENCH_STREAM_MAX_RECORDS (5000: the next micro-batch is prefetched while one runs), against the direct ceiling: a plain Node GetRecords loop over the
 # same shards (bench/direct-dynamodb-stream.mjs), run before and after the Spark path. Then
 # the latency from a write to its event in a foreachBatch sink at a 1-second trigger, over
 # BENCH_STREAM_LATENCY_WRITES (50) writes 200 ms apart (measured first, on a fresh database).
@@ -193,7 +194,7 @@ if wants dynamodb-streams; then
     echo "  $events changes made in $(node -p "JSON.parse(process.argv[1]).write_seconds.toFixed(1)" "$written") s"
     before=$(stream_tool read --table "$table" --events "$events")
     spark=$(SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python bench/dynamodb_stream_bench.py throughput --endpoint "$endpoint" --table "$table" \
-      --events "$events" --partitions "$partitions" --triggers available-now,default --warmup-table bench_stream_warmup --warmup-events "$stream_warmup_events")
+      --events "$events" --partitions "$partitions" --triggers available-now,default,limited --max-records "${BENCH_STREAM_MAX_RECORDS:-5000}" --warmup-table bench_stream_warmup --warmup-events "$stream_warmup_events")
     after=$(stream_tool read --table "$table" --events "$events")
     stream_report "$events" "$before" "$spark" "$after"
   done
