@@ -59,11 +59,11 @@ def apply_changes(batch: DataFrame, batch_id: int) -> None:
     """Applies one micro-batch of change events to Cassandra.
 
     A micro-batch can hold several changes of one key: only the last one counts (sequence
-    numbers are decimal strings of varying length, so they are compared as numbers). A
+    numbers are decimal strings of varying length: longer is later, then by text). A
     REMOVE deletes the row (the delete flag); otherwise the new image replaces it, and
     ``write_nulls`` clears the columns of attributes the item no longer has.
     """
-    last = Window.partitionBy("keys.id").orderBy(F.col("sequence_number").cast("decimal(38,0)").desc())
+    last = Window.partitionBy("keys.id").orderBy(F.length("sequence_number").desc(), F.col("sequence_number").desc())
     changes = (
         batch.withColumn("n", F.row_number().over(last))
         .where("n = 1")
