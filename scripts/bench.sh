@@ -170,6 +170,9 @@ for line in os.environ["SPARK"].splitlines():
     # Spark's split of the time: reading ahead (latestOffset), the tasks (addBatch), and the rest (query start, commits, stop).
     totals = {k: sum(t.get(k, 0) for t in s["triggers"]) / 1000 for k in ("latestOffset", "addBatch", "triggerExecution")}
     split = f"latestOffset {totals['latestOffset']:.1f} s, addBatch {totals['addBatch']:.1f} s, outside triggers {s['seconds'] - totals['triggerExecution']:.1f} s"
+    # Without the query's start and stop (a fixed second or so): the rate of the micro-batches themselves.
+    steady = s["events"] / totals["triggerExecution"] if totals["triggerExecution"] else 0
+    split += f"; in triggers {steady:,.0f} events/s, ratio {steady / ceiling:.2f}"
     print(
         f"  {s['trigger'] + ':':<14} spark {s['events_per_s']:>8,.0f} events/s   ratio {s['events_per_s'] / ceiling:.2f}   {s['seconds']:.1f} s"
         f" ({len(s['triggers'])} triggers; {split})   service peak RSS {s['service_peak_rss_mib']:.0f} MiB,"
