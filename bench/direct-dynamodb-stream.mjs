@@ -17,7 +17,7 @@ import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetSha
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Agent } from "node:http";
 import { parseArgs } from "node:util";
-import { benchRow } from "./rows.mjs";
+import { benchItem as toItem, benchRow } from "./rows.mjs";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -44,17 +44,6 @@ const streams = new DynamoDBStreamsClient(config);
 // As the service does (src/backends/dynamodb/client.ts): no logger middleware, whose filtering costs CPU per call.
 dynamodb.middlewareStack.remove("loggerMiddleware");
 streams.middlewareStack.remove("loggerMiddleware");
-
-function toItem(row) {
-  return {
-    id: { S: row.id },
-    name: { S: row.name },
-    age: { N: String(row.age) },
-    score: { N: String(row.score) },
-    balance: { N: row.balance },
-    attrs: { M: Object.fromEntries(Object.entries(row.attrs).map(([k, v]) => [k, { S: v }])) },
-  };
-}
 
 async function prepare() {
   try {

@@ -12,7 +12,7 @@ import { BatchWriteItemCommand, CreateTableCommand, DeleteTableCommand, DynamoDB
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Agent } from "node:http";
 import { parseArgs } from "node:util";
-import { benchRow, measureDirect } from "./rows.mjs";
+import { benchItem as toItem, benchRow, measureDirect } from "./rows.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -37,17 +37,6 @@ const client = new DynamoDBClient({
 // As the service does (src/backends/dynamodb/client.ts): the logger middleware filters
 // every request and response for logs nobody writes. Without this the ceiling is not one.
 client.middlewareStack.remove("loggerMiddleware");
-
-function toItem(row) {
-  return {
-    id: { S: row.id },
-    name: { S: row.name },
-    age: { N: String(row.age) },
-    score: { N: String(row.score) },
-    balance: { N: row.balance },
-    attrs: { M: Object.fromEntries(Object.entries(row.attrs).map(([k, v]) => [k, { S: v }])) },
-  };
-}
 
 async function writeAll() {
   let next = 0;

@@ -36,3 +36,15 @@ export async function measureDirect(rows, writeAll, readAll) {
     read_cpu_us_per_row: read.cpuUsPerRow,
   };
 }
+
+/** A benchmark row as the DynamoDB item both direct DynamoDB clients write. */
+export function benchItem(row) {
+  return {
+    id: { S: row.id },
+    name: { S: row.name },
+    age: { N: String(row.age) },
+    score: { N: String(row.score) },
+    balance: { N: row.balance },
+    attrs: { M: Object.fromEntries(Object.entries(row.attrs).map(([k, v]) => [k, { S: v }])) },
+  };
+}

@@ -40,7 +40,7 @@ def session(spec: dict) -> SparkSession:
     builder = (
         SparkSession.builder.appName(f"spark-conduit-faults-{spec.get('name', 'job')}")
         # Task retries: local mode gives each task one attempt unless told otherwise.
-        .master("local[2,4]")
+        .master(spec.get("master", "local[2,4]"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")

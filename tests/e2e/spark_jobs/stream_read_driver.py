@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from fault_driver import progress_stage, write_result
+from fault_driver import session as fault_session
 from pyspark.sql import SparkSession
 
 # The applier of the clean restart test: one definition of "apply a micro-batch of changes".
@@ -36,26 +37,9 @@ QUERIES = ("files", "apply")
 
 
 def session(spec: dict) -> SparkSession:
-    tmp = spec["spark_dir"]
-    spark = (
-        SparkSession.builder.appName(f"spark-conduit-faults-{spec['name']}")
-        # One attempt per task: a failed read fails the query instead of hiding in a retry.
-        .master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.local.dir", os.path.join(tmp, "local"))
-        .config("spark.sql.warehouse.dir", os.path.join(tmp, "warehouse"))
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.streaming.stopTimeout", "60s")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    from dynamodb_data_source import DynamoDbDataSource
-
-    spark.dataSource.register(DynamoDbDataSource)
-    return spark
+    # One attempt per task (local[2]): a failed read fails the query instead of hiding in a
+    # retry; Spark's default Arrow batch size.
+    return fault_session({**spec, "master": "local[2]", "arrow_batch_rows": 10_000})
 
 
 def changes(spark: SparkSession, spec: dict, phase: str):
