@@ -264,7 +264,6 @@ def assert_exactly_once(spark, source: StreamTable, sink: Path, options: dict, d
     return {"events": len(records), "kinds": dict(Counter(r["eventName"] for r in records))}
 
 
-@CLASSIC
 def test_stopped_query_restarts_from_its_checkpoint_while_changes_keep_coming(spark, dynamodb, options, tmp_path):
     sink, checkpoint = tmp_path / "events", tmp_path / "checkpoint"
     with stream_table(dynamodb) as source:
@@ -314,7 +313,6 @@ def memory_query(spark, df, name: str, checkpoint: Path):
     )
 
 
-@CLASSIC
 def test_available_now_reads_everything_and_ends_while_writes_go_on(spark, dynamodb, options, tmp_path):
     with stream_table(dynamodb) as source:
         for r in range(3):
@@ -340,7 +338,6 @@ def test_available_now_reads_everything_and_ends_while_writes_go_on(spark, dynam
         assert writer.done_rounds > 0
 
 
-@CLASSIC
 def test_max_records_per_trigger_bounds_every_micro_batch(spark, dynamodb, options, tmp_path):
     with stream_table(dynamodb) as source:
         for r in range(3):
