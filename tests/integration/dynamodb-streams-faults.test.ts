@@ -8,13 +8,13 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { BatchWriteItemCommand, CreateTableCommand, DeleteItemCommand, DeleteTableCommand, DynamoDBClient, UpdateItemCommand, type WriteRequest } from "@aws-sdk/client-dynamodb";
-import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, ListStreamsCommand } from "@aws-sdk/client-dynamodb-streams";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { Field, Int64, Schema, Utf8, type RecordBatch } from "apache-arrow";
 import { decodeBatches, encodeBatch } from "../../src/arrow/ipc.js";
 import { readValue, type PlainValue } from "../../src/arrow/values.js";
 import type { Connector } from "../../src/core/connector.js";
 import { createLogger, silentLogger, type Logger } from "../../src/core/logger.js";
-import { createSdkApi, type DynamoDbApi, type StreamsApi } from "../../src/backends/dynamodb/client.js";
+import { createSdkApi, streamsApiOf, type DynamoDbApi, type StreamsApi } from "../../src/backends/dynamodb/client.js";
 import { createDynamoDbConnector } from "../../src/backends/dynamodb/connector.js";
 import { compareSequenceNumbers, parseStreamOffset, planPartitions, readPartition, type StreamContext } from "../../src/backends/dynamodb/stream.js";
 import { changeEventSchema } from "../../src/backends/dynamodb/stream-schema.js";
@@ -270,14 +270,7 @@ describe("DynamoDB Streams reads through the fault proxy", () => {
 describe("DynamoDB Streams retries are bounded", () => {
   /** The Streams calls over an SDK client without its own retries, so the core's loop is seen alone. */
   function rawStreamsApi(maxAttempts: number): StreamsApi {
-    const client = new DynamoDBStreamsClient({ region, endpoint: `http://${relay.host}:${relay.port}`, credentials, maxAttempts });
-    return {
-      listStreams: (input, signal) => client.send(new ListStreamsCommand(input), { abortSignal: signal }),
-      describeStream: (input, signal) => client.send(new DescribeStreamCommand(input), { abortSignal: signal }),
-      getShardIterator: (input, signal) => client.send(new GetShardIteratorCommand(input), { abortSignal: signal }),
-      getRecords: (shardIterator, limit, signal) => client.send(new GetRecordsCommand({ ShardIterator: shardIterator, Limit: limit }), { abortSignal: signal }),
-      destroy: () => client.destroy(),
-    };
+    return streamsApiOf(new DynamoDBStreamsClient({ region, endpoint: `http://${relay.host}:${relay.port}`, credentials, maxAttempts }));
   }
 
   let dynamodb: DynamoDbApi;

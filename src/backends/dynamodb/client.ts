@@ -142,6 +142,11 @@ export function createSdkStreamsApi(config: ClientConfig): StreamsApi {
   const client = new DynamoDBStreamsClient(sdkClientSettings(config));
   // Same reason as for the table client: GetRecords pages are up to 1 MB.
   client.middlewareStack.remove("loggerMiddleware");
+  return streamsApiOf(client);
+}
+
+/** A Streams SDK client as a StreamsApi (tests adapt a client of their own settings too). */
+export function streamsApiOf(client: DynamoDBStreamsClient): StreamsApi {
   return {
     listStreams: (input, signal) => client.send(new ListStreamsCommand(input), { abortSignal: signal }),
     describeStream: (input, signal) => client.send(new DescribeStreamCommand(input), { abortSignal: signal }),
