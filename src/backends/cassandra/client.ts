@@ -45,6 +45,16 @@ export interface TableDef {
   /** Every column (keys included), any order. */
   columns: ColumnDef[];
   virtual: boolean;
+  /** Secondary indexes on the table (absent: none known). */
+  indexes?: IndexDef[];
+}
+
+export interface IndexDef {
+  name: string;
+  /** The indexed column (or an expression such as `values(tags)`). */
+  target: string;
+  /** `options.class_name` of a custom index: `sai` or `...StorageAttachedIndex` for SAI. */
+  className: string | undefined;
 }
 
 export interface RingInfo {
@@ -272,6 +282,7 @@ function toTableDef(keyspace: string, table: cassandra.metadata.TableMetadata): 
     columns: Array<{ name: string; type: DriverTypeInfo; isStatic?: boolean }>;
     partitionKeys: Array<{ name: string }>;
     clusteringKeys: Array<{ name: string }>;
+    indexes?: Array<{ name: string; target: string; options?: Record<string, string> | null }>;
   };
   return {
     keyspace,
@@ -280,6 +291,7 @@ function toTableDef(keyspace: string, table: cassandra.metadata.TableMetadata): 
     clusteringKeys: meta.clusteringKeys.map((c) => c.name),
     columns: meta.columns.map((c) => ({ name: c.name, type: fromDriverType(c.type), ...(c.isStatic ? { isStatic: true } : {}) })),
     virtual: meta.virtual === true,
+    indexes: (meta.indexes ?? []).map((i) => ({ name: i.name, target: i.target, className: i.options?.class_name })),
   };
 }
 

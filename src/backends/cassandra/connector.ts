@@ -11,6 +11,9 @@ import { clientConfigFromOptions, clientKey, createDriverApi, type CassandraApi,
 import { cassandraOptions, parseCassandraOptions, type CassandraOptions } from "./options.js";
 import { decodeReadPartition, decodeWritePlan, describeSource, errorContext, planReadPartitions, planWriteTarget, type PlanContext } from "./planner.js";
 import { scanTokenRanges } from "./reader.js";
+import { decodeStreamPartition, STREAM_KIND } from "./stream.js";
+import { describeStream, isStreamRead, planStreamPartitions, readStreamPartition, refuseStreamOptionInBatchRead, streamInitialOffset, streamLatestOffset } from "./stream-source.js";
+import { descriptorKind } from "../../core/descriptor.js";
 import { writeRows } from "./writer.js";
 
 /** Test seams: a fake Cassandra and a fake clock. */
@@ -43,16 +46,39 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
 
     async describe(input) {
       const options = parseCassandraOptions(input.options, "read");
-      return withContext(options, input.signal, (ctx) => describeSource(ctx, options, input.userSchema));
+      return withContext(options, input.signal, (ctx) => (isStreamRead(options) ? describeStream : describeSource)(ctx, options, input.userSchema));
     },
 
     async planRead(input) {
       const options = parseCassandraOptions(input.options, "read");
+      refuseStreamOptionInBatchRead(options);
       return withContext(options, input.signal, (ctx) => planReadPartitions(ctx, options, input.schema));
+    },
+
+    stream: {
+      async initialOffset(input) {
+        const options = parseCassandraOptions(input.options, "read");
+        return withContext(options, input.signal, (ctx) => streamInitialOffset({ ...ctx, clock }, options, input.schema));
+      },
+      async latestOffset(input) {
+        const options = parseCassandraOptions(input.options, "read");
+        return withContext(options, input.signal, (ctx) => streamLatestOffset({ ...ctx, clock }, options, input.schema, input));
+      },
+      async planStreamRead(input) {
+        const options = parseCassandraOptions(input.options, "read");
+        return withContext(options, input.signal, (ctx) => planStreamPartitions(ctx, options, input.schema, input.start, input.end));
+      },
     },
 
     read(input): AsyncIterable<RecordBatch> {
       const options = parseCassandraOptions(input.options, "read");
+      if (descriptorKind(input.partition) === STREAM_KIND) {
+        const partition = decodeStreamPartition(input.partition);
+        const config = clientConfigFromOptions(options);
+        return pool.stream(config, (api) =>
+          readStreamPartition({ ...contextOf(api, config, options, input.signal), clock }, options, input.schema, partition),
+        );
+      }
       const partition = decodeReadPartition(input.partition);
       const config = clientConfigFromOptions(options);
       return pool.stream(config, (api) => {

@@ -14,6 +14,9 @@ export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
 export const DEFAULT_WRITE_CONSISTENCY: ConsistencyLevel = "LOCAL_QUORUM";
 export const DEFAULT_READ_CONSISTENCY: ConsistencyLevel = "LOCAL_ONE";
 export const DEFAULT_PORT = 9042;
+export const STREAM_MODES = ["column", "writetime"] as const;
+export type StreamMode = (typeof STREAM_MODES)[number];
+export const DEFAULT_STREAM_LAG_MS = 5_000;
 
 export const cassandraOptionSpecs = {
   ...commonOptions,
@@ -42,7 +45,7 @@ export const cassandraOptionSpecs = {
     description:
       "Consistency level of every request. ANY is for writes only; SERIAL and LOCAL_SERIAL for reads only (linearizable reads that see uncommitted lightweight transactions).",
     values: CONSISTENCY_LEVELS,
-    defaultText: "`LOCAL_QUORUM` for writes, `LOCAL_ONE` for reads",
+    defaultText: "`LOCAL_QUORUM` for writes and streaming reads, `LOCAL_ONE` for batch reads",
   }),
   connect_timeout_ms: integerOption({ description: "Timeout for opening a connection to a node, in milliseconds.", default: 10_000, min: 100, max: 600_000 }),
   request_timeout_ms: integerOption({
@@ -116,12 +119,55 @@ export const cassandraOptionSpecs = {
     min: 1,
     max: 100_000,
   }),
+  starting_position: stringOption({
+    description:
+      "Makes the read a stream (`spark.readStream`) of the rows whose `stream_column` (or write time) grows past a mark, and says where a new query starts: `earliest` (every row), `latest` (rows from now on) or a value: an ISO-8601 timestamp for timestamp and timeuuid columns and for write time, a timeuuid, or an integer for bigint columns (rows at or after it). A restarted query continues from its checkpoint instead.",
+    scope: "stream",
+  }),
+  stream_mode: enumOption<StreamMode>({
+    description:
+      "`column`: micro-batches read the rows whose `stream_column` lies past the previous mark (an indexed range read). `writetime`: the rows whose newest write time (`WRITETIME` of the regular columns) does; for tables without such a column, at the cost of a full scan per micro-batch. Neither sees deletes.",
+    scope: "stream",
+    values: STREAM_MODES,
+    default: "column",
+  }),
+  stream_column: stringOption({
+    description:
+      "The column a `column` stream follows: a `timestamp`, `timeuuid` or `bigint` whose value grows with time. It must be the first clustering column or carry an SAI index (`CREATE INDEX ON ks.t (col) USING 'sai'`); otherwise set `allow_filtering`.",
+    scope: "stream",
+  }),
+  stream_lag_ms: integerOption({
+    description:
+      "How far the mark of a timestamp or timeuuid column, or of write time, trails the service's clock, in milliseconds, so that rows written with a slightly older value (clock skew, a slow or retried write) are still read. A row whose value is older than this when it becomes readable is missed.",
+    scope: "stream",
+    default: DEFAULT_STREAM_LAG_MS,
+    min: 0,
+    max: 86_400_000,
+  }),
+  max_rows_per_trigger: integerOption({
+    description:
+      "At most about this many rows per micro-batch (Spark 4.2+; Spark 4.0 and 4.1 read all that is available): the mark advances only as far as keeps the micro-batch under it (rows that share one value of the mark are never split, so more of them can come at once). `Trigger.AvailableNow` honours it too.",
+    scope: "stream",
+    min: 1,
+    max: 10_000_000,
+  }),
 } as const;
 
 export type CassandraOptionSpecs = typeof cassandraOptionSpecs;
 type Parsed = ParsedOptions<CassandraOptionSpecs>;
 /** Options without a default: absent unless given. */
-type OptionalName = "username" | "password" | "ssl_ca_cert" | "local_datacenter" | "delete_flag_column" | "delete_flag_value" | "filter" | "read_partitions";
+type OptionalName =
+  | "username"
+  | "password"
+  | "ssl_ca_cert"
+  | "local_datacenter"
+  | "delete_flag_column"
+  | "delete_flag_value"
+  | "filter"
+  | "read_partitions"
+  | "starting_position"
+  | "stream_column"
+  | "max_rows_per_trigger";
 export type CassandraOptions = Omit<Parsed, "consistency" | OptionalName> & { [K in OptionalName]: Parsed[K] | undefined } & {
   /** Resolved: the option, else the default of the operation. */
   consistency: ConsistencyLevel;
@@ -192,7 +238,9 @@ export function parseCassandraOptions(raw: Record<string, string>, operation: Op
       option: "ssl_enabled",
     });
   }
-  const consistency = parsed.consistency ?? (operation === "write" ? DEFAULT_WRITE_CONSISTENCY : DEFAULT_READ_CONSISTENCY);
+  // A streaming read's mark must not pass a row a lagging replica has not got yet: read at the writes' default level.
+  const streaming = operation === "read" && parsed.starting_position !== undefined;
+  const consistency = parsed.consistency ?? (operation === "write" || streaming ? DEFAULT_WRITE_CONSISTENCY : DEFAULT_READ_CONSISTENCY);
   if (operation === "write" && (consistency === "SERIAL" || consistency === "LOCAL_SERIAL")) {
     rule("OPTION_INVALID_VALUE", `Option 'consistency' is ${consistency}, which only applies to reads (and to the Paxos phase of lightweight transactions). For writes use e.g. LOCAL_QUORUM or QUORUM.`, {
       option: "consistency",

@@ -45,19 +45,35 @@ export function readQuery(
   filter: string | undefined,
   allowFiltering: boolean,
   tokenRestricted: boolean,
+  window?: Pick<ReadWindow, "conditions" | "columns">,
 ): string {
-  const columns = schema.fields.length > 0 ? schema.fields.map((f) => quoteIdentifier(f.name)) : [quoteIdentifier(partitionKey[0]!)];
+  const columns = [...(schema.fields.length > 0 ? schema.fields.map((f) => quoteIdentifier(f.name)) : [quoteIdentifier(partitionKey[0]!)]), ...(window?.columns ?? [])];
   const conditions: string[] = [];
   if (tokenRestricted) {
     const token = `token(${partitionKey.map(quoteIdentifier).join(", ")})`;
     conditions.push(`${token} > ?`, `${token} <= ?`);
   }
+  conditions.push(...(window?.conditions ?? []));
   if (filter !== undefined && filter.trim() !== "") conditions.push(filter.trim());
   return (
     `SELECT ${columns.join(", ")} FROM ${quoteIdentifier(keyspace)}.${quoteIdentifier(table)}` +
     (conditions.length > 0 ? ` WHERE ${conditions.join(" AND ")}` : "") +
     (allowFiltering ? " ALLOW FILTERING" : "")
   );
+}
+
+/**
+ * What a streaming micro-batch adds to a read: conditions on the stream column (bound
+ * after the token range's two parameters), selected expressions after the schema's
+ * columns (write times), and a row test on those extra values.
+ */
+export interface ReadWindow {
+  conditions: string[];
+  params: unknown[];
+  columns: string[];
+  allowFiltering: boolean;
+  /** Keep row `row` of a page, given its values by column and where the extra columns start. */
+  keep?: (values: unknown[][], extraStart: number, row: number) => boolean;
 }
 
 export interface ScanRangesInput {
@@ -78,6 +94,8 @@ export interface ScanRangesInput {
   signal: AbortSignal;
   errorContext: ErrorContext;
   logger: Logger;
+  /** A streaming micro-batch's window; undefined for batch reads. */
+  window?: ReadWindow;
 }
 
 interface PageRequest {
@@ -104,33 +122,50 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal, context: string)
   });
 }
 
-export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<RecordBatch> {
-  const context = `Reading Cassandra table ${input.keyspace}.${input.table}`;
-  if (input.signal.aborted) throw cancelled(context, input.signal.reason);
-  const query = readQuery(input.keyspace, input.table, input.partitionKey, input.schema, input.filter, input.allowFiltering, !input.whole);
-  const rangeCount = input.whole ? 1 : input.ranges.length;
+export interface PageFetchInput {
+  api: CassandraApi;
+  keyspace: string;
+  table: string;
+  query: string;
+  consistency: ConsistencyLevel;
+  pageSize: number;
+  retry: RetryLimits;
+  clock: Clock;
+  errorContext: ErrorContext;
+  logger: Logger;
+}
 
-  // Ends retry waits when the call is cancelled or the consumer stops reading.
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(input.signal.reason);
-  input.signal.addEventListener("abort", onAbort, { once: true });
-  let retried = 0;
+/**
+ * Fetches pages of one query, each retried as RequestRetries decides with the same
+ * parameters and page state (so every row is returned exactly once). `retried` counts the
+ * retries of all pages fetched through it.
+ */
+export class PageFetcher {
+  retried = 0;
+  private readonly context: string;
 
-  const fetchOnce = async (request: PageRequest): Promise<ResultPage> => {
-    const params = input.whole ? [] : input.ranges[request.range]!.map(tokenParam);
-    const options = { consistency: input.consistency, fetchSize: input.pageSize, pageState: request.pageState, idempotent: true };
+  constructor(
+    private readonly input: PageFetchInput,
+    private readonly stop: AbortSignal,
+  ) {
+    this.context = `Reading Cassandra table ${input.keyspace}.${input.table}`;
+  }
+
+  async fetch(params: unknown[], pageState: string | undefined): Promise<ResultPage> {
+    const input = this.input;
+    const options = { consistency: input.consistency, fetchSize: input.pageSize, pageState, idempotent: true };
     const retries = new RequestRetries(input.retry, input.clock, (ms, signal) => input.api.waitForHost(ms, signal));
     for (;;) {
-      if (stop.signal.aborted) throw cancelled(context, stop.signal.reason);
+      if (this.stop.aborted) throw cancelled(this.context, this.stop.reason);
       retries.attempts++;
       try {
-        return await input.api.execute(query, params, options);
+        return await input.api.execute(input.query, params, options);
       } catch (error) {
         let again: boolean;
         try {
-          again = await retries.retryAfter(error, stop.signal);
+          again = await retries.retryAfter(error, this.stop);
         } catch (waitError) {
-          throw cancelled(context, waitError);
+          throw cancelled(this.context, waitError);
         }
         if (!again) {
           const translated = translateCassandraError(error, input.errorContext);
@@ -144,13 +179,39 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
             cause: error,
           });
         }
-        retried++;
-        input.logger.debug("retrying Cassandra page", { keyspace: input.keyspace, table: input.table, range: request.range, attempt: retries.attempts + 1, error: errorName(error) });
+        this.retried++;
+        input.logger.debug("retrying Cassandra page", { keyspace: input.keyspace, table: input.table, attempt: retries.attempts + 1, error: errorName(error) });
       }
     }
-  };
+  }
+
+  /** Every page of the query with `params`, one at a time. */
+  async *pages(params: unknown[]): AsyncGenerator<ResultPage> {
+    let pageState: string | undefined;
+    do {
+      const page = await this.fetch(params, pageState);
+      pageState = page.pageState;
+      yield page;
+    } while (pageState);
+  }
+}
+
+export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<RecordBatch> {
+  const context = `Reading Cassandra table ${input.keyspace}.${input.table}`;
+  if (input.signal.aborted) throw cancelled(context, input.signal.reason);
+  const window = input.window;
+  const query = readQuery(input.keyspace, input.table, input.partitionKey, input.schema, input.filter, input.allowFiltering || window?.allowFiltering === true, !input.whole, window);
+  const rangeCount = input.whole ? 1 : input.ranges.length;
+
+  // Ends retry waits when the call is cancelled or the consumer stops reading.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(input.signal.reason);
+  input.signal.addEventListener("abort", onAbort, { once: true });
+  const fetcher = new PageFetcher({ ...input, query }, stop.signal);
+  const paramsOf = (range: number): unknown[] => [...(input.whole ? [] : input.ranges[range]!.map(tokenParam)), ...(window?.params ?? [])];
+
   const fetchPage = (request: PageRequest): Promise<ResultPage> => {
-    const page = fetchOnce(request);
+    const page = fetcher.fetch(paramsOf(request.range), request.pageState);
     // A prefetched page may fail after the consumer stopped; that is not an unhandled rejection.
     page.catch(() => undefined);
     return page;
@@ -161,6 +222,9 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
   };
 
   const fields = input.schema.fields;
+  const extraColumns = window?.columns.length ?? 0;
+  // A zero-column read selects one key column before the extra ones.
+  const extraStart = fields.length > 0 ? fields.length : 1;
   let converters: ReadConverter[] | undefined;
   let pages = 0;
   let rows = 0;
@@ -174,18 +238,21 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
       request = after;
       next = after ? fetchPage(after) : undefined;
       if (page.rowCount === 0) continue;
+      const keep = window?.keep ? (r: number) => window.keep!(page.values, extraStart, r) : undefined;
       const builder = new BatchBuilder(input.schema);
       if (fields.length === 0) {
-        for (let i = 0; i < page.rowCount; i++) builder.appendRow([]);
+        for (let r = 0; r < page.rowCount; r++) if (!keep || keep(r)) builder.appendRow([]);
       } else {
-        converters ??= buildConverters(input, page);
+        converters ??= buildConverters(input, page, extraColumns);
         const values = new Array<PlainValue>(fields.length);
         const columns = page.values;
         for (let r = 0; r < page.rowCount; r++) {
+          if (keep && !keep(r)) continue;
           for (let c = 0; c < converters.length; c++) values[c] = converters[c]!(columns[c]![r]);
           builder.appendRow(values);
         }
       }
+      if (builder.length === 0) continue;
       rows += builder.length;
       yield builder.flush();
       if (input.signal.aborted) throw cancelled(context, input.signal.reason);
@@ -194,15 +261,15 @@ export async function* scanTokenRanges(input: ScanRangesInput): AsyncGenerator<R
     input.signal.removeEventListener("abort", onAbort);
     stop.abort();
   }
-  input.logger.debug("read Cassandra token ranges", { keyspace: input.keyspace, table: input.table, ranges: rangeCount, pages, rows, retries: retried });
+  input.logger.debug("read Cassandra token ranges", { keyspace: input.keyspace, table: input.table, ranges: rangeCount, pages, rows, retries: fetcher.retried });
 }
 
-function buildConverters(input: ScanRangesInput, page: ResultPage): ReadConverter[] {
+function buildConverters(input: ScanRangesInput, page: ResultPage, extraColumns: number): ReadConverter[] {
   const fields = input.schema.fields;
-  if (page.columns.length !== fields.length) {
+  if (page.columns.length !== fields.length + extraColumns) {
     throw invalidArgument(
       "SCHEMA_CHANGED",
-      `Cassandra returned ${page.columns.length} columns for ${input.keyspace}.${input.table} where ${fields.length} were selected; the table may have changed since the job was planned.`,
+      `Cassandra returned ${page.columns.length} columns for ${input.keyspace}.${input.table} where ${fields.length + extraColumns} were selected; the table may have changed since the job was planned.`,
       { keyspace: input.keyspace, table: input.table },
     );
   }

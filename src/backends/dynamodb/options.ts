@@ -5,6 +5,7 @@
  * `parseDynamoDbOptions`, so every entry point gets the same errors before any request.
  */
 import { invalidArgument } from "../../core/errors.js";
+import { parseStartingTimestamp } from "../../options/starting-position.js";
 import { commonOptions } from "../../options/common.js";
 import { booleanOption, enumOption, integerOption, OptionRegistry, stringOption, type Operation, type ParsedOptions } from "../../options/registry.js";
 
@@ -190,15 +191,8 @@ export function parseStartingPosition(text: string): StartingPosition {
   const value = text.trim().toLowerCase();
   if (value === "trim_horizon" || value === "earliest") return { type: "trim_horizon" };
   if (value === "latest") return { type: "latest" };
-  const iso = /^\d{4}-\d{2}-\d{2}([t ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(z|[+-]\d{2}:?\d{2})?$/.exec(value);
-  if (iso) {
-    const zoned = iso[4] !== undefined ? text.trim() : `${text.trim()}${iso[1] === undefined ? "T00:00:00" : ""}Z`;
-    const at = new Date(zoned.replace(" ", "T"));
-    // Date rolls days past a month's end over (2026-02-30 would be March 2): refuse them instead.
-    const [year, month, day] = value.slice(0, 10).split("-").map(Number) as [number, number, number];
-    const inMonth = day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
-    if (!Number.isNaN(at.getTime()) && inMonth) return { type: "timestamp", at };
-  }
+  const at = parseStartingTimestamp(text);
+  if (at) return { type: "timestamp", at };
   return rule(
     "OPTION_INVALID_VALUE",
     `Option 'starting_position' has the invalid value '${text}': expected trim_horizon (the oldest record in the stream), latest (changes from now on) or an ISO-8601 timestamp such as 2026-11-25T10:00:00Z.`,

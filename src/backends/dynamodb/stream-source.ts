@@ -8,6 +8,7 @@ import type { RecordBatch, Schema } from "apache-arrow";
 import type { DescribeResult, LatestOffsetInput } from "../../core/connector.js";
 import { decodeDescriptor, encodeDescriptor } from "../../core/descriptor.js";
 import { clip, invalidArgument } from "../../core/errors.js";
+import { refuseStartingPositionInBatchRead, requireStartingPosition } from "../../core/stream-read.js";
 import type { DynamoDbOptions } from "./options.js";
 import { parseStartingPosition } from "./options.js";
 import { describeSource, describeTable, type PlanContext } from "./planner.js";
@@ -32,24 +33,16 @@ export function isStreamRead(options: DynamoDbOptions): boolean {
   return options.starting_position !== undefined;
 }
 
-/** A streaming call without `starting_position`: say how to make the read a stream. */
 export function requireStreamRead(options: DynamoDbOptions): void {
-  if (isStreamRead(options)) return;
-  throw invalidArgument(
-    "STREAM_STARTING_POSITION_REQUIRED",
-    `spark.readStream.format("dynamodb") needs option 'starting_position': trim_horizon (the oldest change still in the table's stream), latest (changes from now on) or an ISO-8601 timestamp. It is what makes the read a change stream; a query restarted from its checkpoint continues from there instead.`,
-    { option: "starting_position" },
+  requireStartingPosition(
+    "dynamodb",
+    isStreamRead(options),
+    "trim_horizon (the oldest change still in the table's stream), latest (changes from now on) or an ISO-8601 timestamp",
   );
 }
 
-/** A batch read with `starting_position`: the option only means something to readStream. */
 export function refuseStreamOptionInBatchRead(options: DynamoDbOptions): void {
-  if (!isStreamRead(options)) return;
-  throw invalidArgument(
-    "STREAM_OPTION_IN_BATCH_READ",
-    `Option 'starting_position' makes a read of format 'dynamodb' a change stream: use spark.readStream, or leave the option out to read table '${options.table_name}' with spark.read.`,
-    { option: "starting_position", table: options.table_name },
-  );
+  refuseStartingPositionInBatchRead("dynamodb", isStreamRead(options), `table '${options.table_name}'`, { table: options.table_name });
 }
 
 /** The change event schema: the user's (checked), or built around the item schema inferred by sampling. */
