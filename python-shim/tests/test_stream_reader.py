@@ -119,6 +119,10 @@ def test_limits_that_are_not_a_row_count_mean_no_limit():
     assert max_records_of(None) == 0
 
 
+def test_default_read_limit_comes_from_max_rows_per_trigger_for_pycassandra():
+    assert stream_reader(max_rows_per_trigger="40").getDefaultReadLimit() == ReadMaxRows(40)
+
+
 def test_default_read_limit_comes_from_max_records_per_trigger():
     assert stream_reader(max_records_per_trigger="250").getDefaultReadLimit() == ReadMaxRows(250)
     assert spark_limit(stream_reader(max_records_per_trigger="250").getDefaultReadLimit()) == {

@@ -51,6 +51,8 @@ async function start() {
     ["dynamodb", createDynamoDbConnector(silentLogger, { createApi: () => dynamodb, createStreamsApi: () => streams, clock: new FakeClock() })],
     // Never connects: the streaming calls are refused before any client is made.
     ["pycassandra", createCassandraConnector(silentLogger)],
+    // A format without streaming reads (every real one has them now).
+    ["batchonly", { ...createCassandraConnector(silentLogger), format: "batchonly", stream: undefined }],
   ]);
   server = await startServer({ listen: "127.0.0.1:0", connectors, logger: silentLogger });
   const { conduit } = serviceClients(`127.0.0.1:${server.port}`);
@@ -198,10 +200,27 @@ describe("streaming read RPCs", () => {
       ["LatestOffset", { startOffset: "{}" }],
       ["PlanStreamRead", { startOffset: "{}", endOffset: "{}" }],
     ] as const) {
-      const error = await failure(unary(conduit, method, { format: "pycassandra", options: cassandraOptions, arrowSchema, ...request }));
+      const error = await failure(unary(conduit, method, { format: "batchonly", options: cassandraOptions, arrowSchema, ...request }));
       expect(error.code).toBe(grpc.status.UNIMPLEMENTED);
-      expect(errorInfo(error)).toMatchObject({ reason: "STREAM_READ_UNSUPPORTED", metadata: { format: "pycassandra" } });
-      expect(error.details).toContain("Formats with streaming reads: dynamodb");
+      expect(errorInfo(error)).toMatchObject({ reason: "STREAM_READ_UNSUPPORTED", metadata: { format: "batchonly" } });
+      expect(error.details).toContain("Formats with streaming reads: dynamodb, pycassandra");
     }
+  });
+
+  it("routes pycassandra's streaming calls to its connector, whose option errors come before any connection", async () => {
+    const { conduit } = await start();
+    const arrowSchema = await describeSchema(conduit);
+    const cassandraOptions = { host: "127.0.0.1", port: "1", keyspace: "ks", table: "t" };
+    for (const [method, request] of [
+      ["InitialOffset", {}],
+      ["LatestOffset", { startOffset: "{}" }],
+      ["PlanStreamRead", { startOffset: "{}", endOffset: "{}" }],
+    ] as const) {
+      const error = await failure(unary(conduit, method, { format: "pycassandra", options: cassandraOptions, arrowSchema, ...request }));
+      expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(errorInfo(error)).toMatchObject({ reason: "STREAM_STARTING_POSITION_REQUIRED", metadata: { option: "starting_position", format: "pycassandra" } });
+    }
+    const badLimit = await failure(unary(conduit, "InitialOffset", { format: "pycassandra", options: { ...cassandraOptions, starting_position: "earliest", max_rows_per_trigger: "0" }, arrowSchema }));
+    expect(errorInfo(badLimit)).toMatchObject({ reason: "OPTION_INVALID_VALUE", metadata: { option: "max_rows_per_trigger" } });
   });
 });

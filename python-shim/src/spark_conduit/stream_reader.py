@@ -4,7 +4,7 @@ Offsets are the service's JSON: the shim hands them to Spark's checkpoint as dic
 as text, without looking inside. Partitions are read with the same Read call as batch ones.
 
 One class serves Spark 4.0 to 4.3. Spark 4.2+ calls ``latestOffset(start, limit)`` with a
-read limit (admission control: ``max_records_per_trigger``) and supports
+read limit (admission control: ``max_records_per_trigger`` or ``max_rows_per_trigger``) and supports
 ``Trigger.AvailableNow`` through ``prepareForTriggerAvailableNow``; Spark 4.0 and 4.1 call
 ``latestOffset()`` without arguments (Spark looks at the parameter count, and both
 parameters here have defaults).
@@ -45,6 +45,10 @@ def _dict(text: str) -> dict:
     return json.loads(text)
 
 
+# The option that sets a format's default read limit: records of a change stream, rows of a table.
+READ_LIMIT_OPTIONS = ("max_records_per_trigger", "max_rows_per_trigger")
+
+
 def max_records_of(limit: object) -> int:
     """The record limit a Spark read limit asks for; 0 when none (ReadAllAvailable, or one that is not a row count)."""
     if HAS_ADMISSION_CONTROL and isinstance(limit, ReadMaxRows):
@@ -71,10 +75,11 @@ class ConduitStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return _dict(client.initial_offset(self.format, self.arrow_schema))
 
     def getDefaultReadLimit(self):
-        """``ReadMaxRows`` from ``max_records_per_trigger`` (the service validates the value on every call)."""
+        """``ReadMaxRows`` from ``max_records_per_trigger`` (dynamodb) or ``max_rows_per_trigger``
+        (pycassandra); the service validates the value on every call."""
         if not HAS_ADMISSION_CONTROL:
             return None
-        text = self.options.get("max_records_per_trigger")
+        text = next((self.options[name] for name in READ_LIMIT_OPTIONS if name in self.options), None)
         try:
             return ReadMaxRows(int(text)) if text is not None else ReadAllAvailable()
         except ValueError:
