@@ -3,7 +3,7 @@
 # (CASSANDRA_HOST, _PORT, _USERNAME, _PASSWORD, _CA_CERT are exported), run the seed
 # README's examples through PySpark and the service (which the shim starts by itself),
 # print what was read back, replicate a DynamoDB table's changes into Cassandra with a
-# streaming read, then stop everything. Exits non-zero if any example fails.
+# streaming read, stream a Cassandra table into another one, then stop everything. Exits non-zero if any example fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The AWS SDK notes once per Node process that its releases after January 2027 need Node 22;
@@ -44,3 +44,5 @@ SPARK_CONDUIT_RUNTIME_DIR="$runtime" DYNAMODB_ENDPOINT="$endpoint" .venv/bin/pyt
 SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python examples/cassandra_quickstart.py
 # Streaming read: changes to a DynamoDB table replicated into Cassandra; fails if the tables differ.
 SPARK_CONDUIT_RUNTIME_DIR="$runtime" DYNAMODB_ENDPOINT="$endpoint" .venv/bin/python examples/streaming_quickstart.py
+# Streaming read of Cassandra: new rows of a table followed into another table, and an update seen by write time.
+SPARK_CONDUIT_RUNTIME_DIR="$runtime" .venv/bin/python examples/cassandra_streaming_quickstart.py
