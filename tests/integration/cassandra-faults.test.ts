@@ -374,4 +374,46 @@ describe("the Cassandra connector through the relay", () => {
     expect(ids).toHaveLength(rows);
     expect(new Set(ids).size).toBe(rows);
   });
+
+  it("a streaming read through Overloaded and dropped answers has the same offsets and rows as a clean run", async () => {
+    await direct.execute(`TRUNCATE ${KS}.rows`);
+    faults.configure({ rules: [] });
+    const rows = 3_000;
+    await write(opts("rows"), rowSchema, [Array.from({ length: rows }, (_, i): PlainValue[] => [i % 7, BigInt(i), i])]);
+    const options = opts("rows", { starting_position: "earliest", stream_column: "id", max_rows_per_trigger: "700", read_page_size: "400" });
+    const schema = rowSchema;
+    /** Micro-batches as Spark runs them, until no row is new: each batch's end offset and ids. */
+    const run = async () => {
+      const ends: string[] = [];
+      const ids: bigint[] = [];
+      let start = await connector.stream!.initialOffset({ options, schema, signal: fresh() });
+      for (;;) {
+        const end = await connector.stream!.latestOffset({ options, schema, start, maxRecords: 700, endBound: undefined, catchUp: false, signal: fresh() });
+        if (end === start) return { ends, ids };
+        for (const partition of await connector.stream!.planStreamRead({ options, schema, start, end, signal: fresh() })) {
+          for await (const batch of connector.read({ options, schema, partition, signal: fresh() })) {
+            for (let i = 0; i < batch.numRows; i++) ids.push(readValue(batch.getChild("id")!, i) as bigint);
+          }
+        }
+        ends.push(end);
+        start = end;
+      }
+    };
+    const clean = await run();
+    const before = faults.stats();
+    faults.configure({
+      rules: [
+        { fault: "overloaded", match: `FROM "${KS}"."rows"`, every: 3 },
+        { fault: "drop_before_answer", match: `FROM "${KS}"."rows"`, after: 5, every: 11, max: 2 },
+      ],
+    });
+    const faulty = await run();
+    const stats = since(before);
+    expect(stats.overloaded).toBeGreaterThan(5);
+    expect(stats.drop_before_answer).toBe(2);
+    expect(clean.ends.length).toBe(5);
+    expect(faulty.ends).toEqual(clean.ends);
+    expect(faulty.ids).toHaveLength(rows);
+    expect([...faulty.ids].sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: rows }, (_, i) => BigInt(i)));
+  });
 });
