@@ -126,7 +126,7 @@ export const cassandraOptionSpecs = {
   }),
   stream_mode: enumOption<StreamMode>({
     description:
-      "`column`: micro-batches read the rows whose `stream_column` lies past the previous mark (an indexed range read). `writetime`: the rows whose newest write time (`WRITETIME` of the regular columns) does; for tables without such a column, at the cost of a full scan per micro-batch. Neither sees deletes.",
+      "`column`: micro-batches read the rows whose `stream_column` lies past the previous mark (an indexed range read). `writetime`: the rows whose newest write time (`WRITETIME` of the regular and static columns) does; for tables without such a column, at the cost of a full scan per micro-batch. Neither sees deletes.",
     scope: "stream",
     values: STREAM_MODES,
     default: "column",

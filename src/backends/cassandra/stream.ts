@@ -8,8 +8,8 @@
  *   which holds every timeuuid of those milliseconds) or a bigint (the value). The column
  *   is the first clustering column (a slice of each partition) or carries an SAI index (an
  *   index range read); anything else scans and filters, and needs `allow_filtering`.
- * - `writetime` mode: the newest `WRITETIME` of a row's regular columns, in epoch
- *   microseconds. Cassandra cannot restrict by write time, so every micro-batch scans the
+ * - `writetime` mode: the newest `WRITETIME` of a row's regular and static columns (a
+ *   static column's change is every row of its partition changing), in epoch microseconds. Cassandra cannot restrict by write time, so every micro-batch scans the
  *   table and keeps the rows in the window.
  *
  * Offset (JSON text; the shim and Spark's checkpoint treat it as opaque):
@@ -206,16 +206,18 @@ function offsetInvalid(what: string, detail: string): never {
 
 export function parseStreamOffset(text: string, what: string): StreamOffset {
   if (text.trim() === "") offsetInvalid(what, "is empty");
-  let doc: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    doc = JSON.parse(text) as Record<string, unknown>;
+    parsed = JSON.parse(text);
   } catch {
     offsetInvalid(what, "is not JSON");
   }
-  const { table, mode, column, type, mark, rows } = doc;
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) offsetInvalid(what, "is not a Cassandra stream offset");
+  const { table, mode, column, type, mark, rows } = parsed as Record<string, unknown>;
   const valid =
     typeof table === "string" &&
     (mode === "column" || mode === "writetime") &&
+    (mode === "writetime") === (type === "writetime") &&
     (column === undefined || typeof column === "string") &&
     (mode === "writetime") === (column === undefined) &&
     (type === "writetime" || (COLUMN_TYPES as readonly unknown[]).includes(type)) &&
@@ -259,7 +261,9 @@ function startingMark(spec: StreamSpec, text: string): bigint | null | "latest" 
   if (spec.type === "bigint") {
     if (/^[+-]?\d+$/.test(value)) {
       const n = BigInt(value);
-      if (n >= -(1n << 63n) && n < 1n << 63n) return n - 1n;
+      // From the smallest bigint on is every row.
+      if (n === -(1n << 63n)) return null;
+      if (n > -(1n << 63n) && n < 1n << 63n) return n - 1n;
     }
   } else {
     const at = parseStartingTimestamp(value);
@@ -353,6 +357,9 @@ function markOf(type: MarkType, value: unknown): bigint | undefined {
 export class WindowCounter {
   rows = 0;
   max: bigint | null = null;
+  private min: bigint | null = null;
+  /** Rows at the smallest mark: a cut can never leave them out, however many they are. */
+  private atMin = 0;
   private kept: BigInt64Array;
   private size = 0;
 
@@ -363,6 +370,12 @@ export class WindowCounter {
   add(mark: bigint): void {
     this.rows++;
     if (this.max === null || mark > this.max) this.max = mark;
+    if (this.min === null || mark < this.min) {
+      this.min = mark;
+      this.atMin = 1;
+    } else if (mark === this.min) {
+      this.atMin++;
+    }
     if (this.limit === undefined) return;
     if (this.size === this.kept.length) {
       if (this.kept.length < 2 * (this.limit + 1)) {
@@ -386,8 +399,10 @@ export class WindowCounter {
     if (this.limit === undefined || this.rows <= this.limit) return undefined;
     this.compact();
     const first = this.kept[0]!;
-    let mark = this.kept[this.limit]! - 1n;
-    if (mark < first) mark = first;
+    const mark = this.kept[this.limit]! - 1n;
+    // More rows than the limit share the smallest mark: they all go, as one micro-batch.
+    if (mark < first) return { mark: first, rows: this.atMin };
+    // Every row at or below `mark` is among the kept ones: the (limit + 1)th smallest is above it.
     let rows = 0;
     while (rows < this.size && this.kept[rows]! <= mark) rows++;
     return { mark, rows };
@@ -511,8 +526,10 @@ export function decodeStreamPartition(bytes: Uint8Array): StreamPartition {
   const w = partition.window as Partial<StreamWindow> | undefined;
   const digits = (v: unknown) => typeof v === "string" && /^-?\d+$/.test(v);
   const validWindow =
-    w !== undefined &&
+    typeof w === "object" &&
+    w !== null &&
     (w.mode === "column" || w.mode === "writetime") &&
+    (w.mode === "writetime") === (w.type === "writetime") &&
     (w.type === "writetime" || (COLUMN_TYPES as readonly unknown[]).includes(w.type)) &&
     (w.mode === "writetime" || typeof w.column === "string") &&
     (w.after === null || digits(w.after)) &&

@@ -1,6 +1,7 @@
 /**
  * An in-memory Cassandra for unit tests (not used by the service): enough of the
- * metadata calls, the reader's token-range SELECT (with paging), the writer's INSERT and
+ * metadata calls, the reader's token-range SELECT (with paging, and a streaming window's
+ * conditions and WRITETIME selectors), the writer's INSERT and
  * DELETE (with write timestamps: the highest timestamp wins, as in Cassandra), UNLOGGED
  * batches and TRUNCATE to exercise planning, reads and writes, with hooks to fail or hold
  * requests open. Values are stored as the driver values the writer bound; a value bound
@@ -10,7 +11,7 @@
 import { createHash } from "node:crypto";
 import cassandra from "cassandra-driver";
 import type { CassandraApi, ExecuteOptions, ResultPage, RingInfo, SizeEstimate, Statement, TableDef } from "./client.js";
-import type { CqlType } from "./types.js";
+import { scalar, type CqlType } from "./types.js";
 
 const unset = cassandra.types.unset;
 const { dataTypes } = cassandra.types;
@@ -103,6 +104,28 @@ function unquote(name: string): string {
   return name.trim().replace(/^"(.*)"$/, "$1").replace(/""/g, '"');
 }
 
+/**
+ * What a window condition's bound value compares as: a bigint column's value as the driver
+ * encodes it (a bigint outside 64 bits wraps, as cassandra-driver 4.10 writes it), a
+ * timestamp's milliseconds, and for `maxTimeuuid(?)` the milliseconds of the Date (the
+ * largest timeuuid of that millisecond). Anything else is a query Cassandra would refuse.
+ */
+function windowKey(type: CqlType, maxTimeuuid: boolean, param: unknown, query: string): bigint {
+  const name = type.kind === "scalar" ? type.name : type.kind;
+  if (name === "bigint" && !maxTimeuuid && typeof param === "bigint") return BigInt.asIntN(64, param);
+  if (name === "timestamp" && !maxTimeuuid && param instanceof Date) return BigInt(param.getTime());
+  if (name === "timeuuid" && maxTimeuuid && param instanceof Date) return BigInt(param.getTime());
+  throw new Error(`the fake cannot compare a ${name} column with ${maxTimeuuid ? "maxTimeuuid" : ""}(${typeof param} ${String(param)}) in ${query}`);
+}
+
+/** A stored value as windowKey compares it (a timeuuid by its millisecond). */
+function cellKey(type: CqlType, value: unknown): bigint {
+  const name = type.kind === "scalar" ? type.name : type.kind;
+  if (name === "bigint") return value as bigint;
+  if (name === "timestamp") return BigInt((value as Date).getTime());
+  return BigInt((value as InstanceType<typeof cassandra.types.TimeUuid>).getDate().getTime());
+}
+
 export class FakeCassandra implements CassandraApi {
   readonly tables = new Map<string, FakeTable>();
   readonly keyspaces = new Set<string>();
@@ -138,10 +161,10 @@ export class FakeCassandra implements CassandraApi {
     return table;
   }
 
-  /** Puts a row of driver values directly (timestamp 0). */
-  put(keyspace: string, name: string, values: Record<string, unknown>): void {
+  /** Puts a row of driver values directly, every cell with write timestamp `ts` (microseconds; default 0). */
+  put(keyspace: string, name: string, values: Record<string, unknown>, ts = 0n): void {
     const table = this.tables.get(`${keyspace}.${name}`)!;
-    this.upsert(table, values, 0n);
+    this.upsert(table, values, ts);
   }
 
   /** The live rows of a table as column -> driver value, ordered by token. */
@@ -245,23 +268,57 @@ export class FakeCassandra implements CassandraApi {
     const m = /^SELECT (.*) FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)"(?: WHERE (.*?))?( ALLOW FILTERING)?$/.exec(query);
     if (!m) throw responseError(cassandra.types.responseErrorCodes.syntaxError, `line 1:0 no viable alternative at input '${query.slice(0, 20)}'`);
     const table = this.table(unquote(m[2]!), unquote(m[3]!));
-    const columns = m[1]!.split(/, (?=")/).map(unquote);
+    const selectors = m[1]!.split(/, (?="|WRITETIME\()/).map((text) => {
+      const writetime = /^WRITETIME\((.*)\)$/.exec(text);
+      return { column: unquote(writetime ? writetime[1]! : text), writetime: writetime !== null };
+    });
     const byName = new Map(table.def.columns.map((c) => [c.name, c]));
-    for (const c of columns) if (!byName.has(c)) throw responseError(cassandra.types.responseErrorCodes.invalid, `Undefined column name ${c}`);
+    const keys = new Set([...table.def.partitionKeys, ...table.def.clusteringKeys]);
+    for (const { column, writetime } of selectors) {
+      if (!byName.has(column)) throw responseError(cassandra.types.responseErrorCodes.invalid, `Undefined column name ${column}`);
+      if (writetime && keys.has(column)) throw responseError(cassandra.types.responseErrorCodes.invalid, `Cannot use selection function writeTime on PRIMARY KEY part ${column}`);
+    }
     let rows = this.liveRows(table);
+    let bound = 0;
     if (m[4]?.startsWith("token(")) {
       const [start, end] = params as [bigint, bigint];
       if (!(start === end && start !== -(1n << 63n))) rows = rows.filter(([token]) => token > start && token <= end);
       else rows = [];
+      bound = 2;
     }
+    // A streaming window's conditions: `"col" > ?`, `"col" <= ?`, or with maxTimeuuid(?) for a timeuuid.
+    // Other conditions (a user's filter) are not evaluated, as before.
+    for (const condition of m[4]?.split(" AND ") ?? []) {
+      const w = /^"((?:[^"]|"")+)" (>|<=) (\?|maxTimeuuid\(\?\))$/.exec(condition);
+      if (!w) continue;
+      const column = unquote(`"${w[1]!}"`);
+      const type = byName.get(column)?.type;
+      if (!type) throw responseError(cassandra.types.responseErrorCodes.invalid, `Undefined column name ${column}`);
+      const indexed = (table.def.indexes ?? []).some((i) => i.className !== undefined && /^(sai|(.*\.)?StorageAttachedIndex)$/i.test(i.className) && unquote(i.target) === column);
+      if (!indexed && !m[5]) {
+        throw responseError(
+          cassandra.types.responseErrorCodes.invalid,
+          "Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING",
+        );
+      }
+      const key = windowKey(type, w[3] !== "?", params[bound++], query);
+      const above = w[2] === ">";
+      rows = rows.filter(([, row]) => {
+        const value = row.cells.get(column)?.value;
+        if (value === null || value === undefined) return false;
+        const v = cellKey(type, value);
+        return above ? v > key : v <= key;
+      });
+    }
+    if (bound !== params.length) throw new Error(`the fake bound ${bound} of the ${params.length} parameters of ${query}`);
     const offset = options.pageState === undefined ? 0 : Number(options.pageState);
     const size = options.fetchSize ?? 5000;
     const page = rows.slice(offset, offset + size);
     const more = offset + size < rows.length;
     return {
       rowCount: page.length,
-      values: columns.map((c) => page.map(([, row]) => row.cells.get(c)?.value ?? null)),
-      columns: columns.map((c) => byName.get(c)!),
+      values: selectors.map(({ column, writetime }) => page.map(([, row]) => (writetime ? row.cells.get(column)?.ts : row.cells.get(column)?.value) ?? null)),
+      columns: selectors.map(({ column, writetime }) => (writetime ? { name: `writetime(${column})`, type: scalar("bigint") } : byName.get(column)!)),
       pageState: more ? String(offset + size) : undefined,
     };
   }
