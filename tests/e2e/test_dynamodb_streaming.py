@@ -470,16 +470,3 @@ def test_checkpoint_of_another_table_is_refused(spark, dynamodb, options, tmp_pa
         text = failure(restart_on_the_other_table)
         assert spark.read.parquet(str(sink)).count() == 1
     assert_error(text, "STREAM_OFFSET_OTHER_TABLE", first.name, second.name, "checkpoint")
-
-
-def test_read_stream_of_cassandra_is_unsupported(spark, cassandra, cassandra_users, myks, cassandra_options, tmp_path):
-    df = (
-        spark.readStream.format("pycassandra")
-        .option("host", cassandra.host)
-        .option("keyspace", myks)
-        .option("table", cassandra_users)
-        .options(**cassandra_options)
-        .load()
-    )
-    text = failure(lambda: run_to_end(spark, df, tmp_path))
-    assert_error(text, "STREAM_READ_UNSUPPORTED", "pycassandra")
