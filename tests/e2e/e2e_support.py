@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -134,6 +135,69 @@ def assert_nothing_lost(values: Iterable[int], committed: int) -> None:
 
 
 # --- DynamoDB Local ----------------------------------------------------------------------
+
+
+def wait_for_rows(query, total: int, timeout: float = 180.0) -> None:
+    """Waits until a streaming query's committed micro-batches hold ``total`` input rows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if query.exception() is not None:
+            raise AssertionError(f"streaming query failed: {query.exception()}")
+        done = sum(p.numInputRows or 0 for p in query.recentProgress)
+        if done >= total:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the query read fewer than {total} rows in {timeout:.0f} s: {query.recentProgress[-1:]}")
+
+
+def input_rows(query) -> list[int]:
+    """The input row counts of a streaming query's micro-batches that had rows."""
+    return [p.numInputRows for p in query.recentProgress if p.numInputRows]
+
+
+class BackgroundRounds:
+    """Calls ``make_round(r)`` for each ``r`` of ``rounds`` in a background thread, pausing
+    between rounds, so changes keep coming while queries stop and start. Bounded by
+    ``rounds``; ``join(stop=True)`` ends it early."""
+
+    def __init__(self, make_round: Callable[[int], None], rounds: range, pause: float = 0.5, timeout: float = 180.0):
+        self.make_round = make_round
+        self.rounds = rounds
+        self.pause = pause
+        self.timeout = timeout
+        self.done_rounds = 0
+        self.error: BaseException | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for r in self.rounds:
+                if self.stopping.is_set():
+                    return
+                self.make_round(r)
+                self.done_rounds += 1
+                self.stopping.wait(self.pause)
+        except BaseException as error:  # surfaced by join()
+            self.error = error
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def wait_rounds(self, count: int) -> None:
+        deadline = time.monotonic() + self.timeout
+        while self.done_rounds < count and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert self.done_rounds >= count, f"the writer made {self.done_rounds} of {count} rounds ({self.error})"
+
+    def join(self, stop: bool = False) -> None:
+        if stop:
+            self.stopping.set()
+        self.thread.join(timeout=self.timeout)
+        assert not self.thread.is_alive(), "the background writer did not finish"
+        if self.error is not None:
+            raise self.error
 
 
 class DynamoDb:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import threading
 import time
 import uuid
 from collections import Counter
@@ -24,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import assert_error, failure
+from e2e_support import BackgroundRounds, assert_error, failure, input_rows, wait_for_rows
 
 # Generous for two shared cores; every query here ends long before.
 QUERY_TIMEOUT = 180
@@ -75,81 +74,24 @@ def past(seconds: float) -> str:
     return at.isoformat(timespec="milliseconds")
 
 
-def wait_for_rows(query, total: int, timeout: float = QUERY_TIMEOUT) -> None:
-    """Waits until the query's committed micro-batches hold ``total`` input rows."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if query.exception() is not None:
-            raise AssertionError(f"streaming query failed: {query.exception()}")
-        done = sum(p.numInputRows or 0 for p in query.recentProgress)
-        if done >= total:
-            return
-        time.sleep(0.5)
-    pytest.fail(f"the query read fewer than {total} rows in {timeout:.0f} s: {query.recentProgress[-1:]}")
-
-
-def input_rows(query) -> list[int]:
-    return [p.numInputRows for p in query.recentProgress if p.numInputRows]
-
-
-class RowWriter:
+class RowWriter(BackgroundRounds):
     """Inserts rounds of rows in a background thread, one cql.mjs call a round and a pause
     between rounds, until stopped. Bounded: at most ``rounds`` rounds. Round ``r`` inserts the
     ids ``first_id + r * per_round`` .. (``statement(id)`` gives one row's INSERT)."""
 
     def __init__(
-        self,
-        cassandra,
-        statement: Callable[[int], str],
-        first_id: int,
-        per_round: int,
-        rounds: int,
-        pause: float = 0.5,
-    ) -> None:
-        self.cassandra = cassandra
-        self.statement = statement
-        self.first_id = first_id
+        self, cassandra, statement: Callable[[int], str], first_id: int, per_round: int, rounds: int, pause: float = 0.5
+    ):
+        def insert_round(r: int) -> None:
+            base = first_id + r * per_round
+            cassandra.cql(*[statement(i) for i in range(base, base + per_round)])
+
+        super().__init__(insert_round, range(rounds), pause, QUERY_TIMEOUT)
         self.per_round = per_round
-        self.rounds = rounds
-        self.pause = pause
-        self.done_rounds = 0
-        self.error: BaseException | None = None
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
     @property
     def written(self) -> int:
         return self.done_rounds * self.per_round
-
-    def _run(self) -> None:
-        try:
-            for r in range(self.rounds):
-                if self.stopping.is_set():
-                    return
-                base = self.first_id + r * self.per_round
-                self.cassandra.cql(*[self.statement(i) for i in range(base, base + self.per_round)])
-                self.done_rounds += 1
-                self.stopping.wait(self.pause)
-        except BaseException as error:  # surfaced by join()
-            self.error = error
-
-    def start(self) -> RowWriter:
-        self.thread.start()
-        return self
-
-    def wait_rounds(self, count: int, timeout: float = QUERY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while self.done_rounds < count and self.thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert self.done_rounds >= count, f"the writer made {self.done_rounds} of {count} rounds ({self.error})"
-
-    def join(self, stop: bool = False) -> None:
-        if stop:
-            self.stopping.set()
-        self.thread.join(timeout=QUERY_TIMEOUT)
-        assert not self.thread.is_alive(), "the row writer did not finish"
-        if self.error is not None:
-            raise self.error
 
 
 def settle() -> None:

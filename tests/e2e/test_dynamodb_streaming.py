@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import assert_error, failure, marshal
+from e2e_support import BackgroundRounds, assert_error, failure, input_rows, marshal, wait_for_rows
 
 CLASSIC = pytest.mark.parametrize("spark", ["classic"], indirect=True)
 ITEM_SCHEMA = "id STRING, name STRING, n BIGINT"
@@ -141,23 +139,6 @@ def applier(target_options: dict):
     return apply
 
 
-def wait_for_rows(query, total: int, timeout: float = QUERY_TIMEOUT) -> None:
-    """Waits until the query's committed micro-batches hold ``total`` input rows."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if query.exception() is not None:
-            raise AssertionError(f"streaming query failed: {query.exception()}")
-        done = sum(p.numInputRows or 0 for p in query.recentProgress)
-        if done >= total:
-            return
-        time.sleep(0.5)
-    pytest.fail(f"the query read fewer than {total} events in {timeout:.0f} s: {query.recentProgress[-1:]}")
-
-
-def input_rows(query) -> list[int]:
-    return [p.numInputRows for p in query.recentProgress if p.numInputRows]
-
-
 # --- Replication: inserts, updates and deletes applied to a sink table --------------------
 
 
@@ -192,48 +173,13 @@ def test_changes_replicated_through_foreach_batch_equal_the_table(spark, dynamod
 # --- Restart from the checkpoint: every event exactly once ----------------------------------
 
 
-class ChangeWriter:
-    """Change rounds in a background thread (``first`` .. ``last``), a pause between them, so
-    changes keep coming while queries stop and start. Bounded: at most ``last - first + 1``
-    rounds."""
+class ChangeWriter(BackgroundRounds):
+    """Change rounds ``first`` .. ``last`` in a background thread, a pause between them, so
+    changes keep coming while queries stop and start."""
 
     def __init__(self, table: StreamTable, first: int, last: int, pause: float = 0.5) -> None:
+        super().__init__(lambda r: change_round(table, r), range(first, last + 1), pause, QUERY_TIMEOUT)
         self.table = table
-        self.rounds = range(first, last + 1)
-        self.pause = pause
-        self.done_rounds = 0
-        self.error: BaseException | None = None
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            for r in self.rounds:
-                if self.stopping.is_set():
-                    return
-                change_round(self.table, r)
-                self.done_rounds += 1
-                self.stopping.wait(self.pause)
-        except BaseException as error:  # surfaced by join()
-            self.error = error
-
-    def start(self) -> ChangeWriter:
-        self.thread.start()
-        return self
-
-    def wait_rounds(self, count: int, timeout: float = QUERY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while self.done_rounds < count and self.thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert self.done_rounds >= count, f"the writer made {self.done_rounds} of {count} rounds ({self.error})"
-
-    def join(self, stop: bool = False) -> None:
-        if stop:
-            self.stopping.set()
-        self.thread.join(timeout=QUERY_TIMEOUT)
-        assert not self.thread.is_alive(), "the change writer did not finish"
-        if self.error is not None:
-            raise self.error
 
 
 def file_sink_query(spark, source: StreamTable, options: dict, sink: Path, checkpoint: Path, available_now: bool):

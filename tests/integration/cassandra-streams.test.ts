@@ -16,6 +16,7 @@ import { decodeStreamPartition } from "../../src/backends/cassandra/stream.js";
 import { MURMUR3_BOUNDS } from "../../src/backends/cassandra/planner.js";
 import { FakeClock } from "../support/fake-clock.js";
 import "../support/provided-context.js";
+import { connectWithKeyspace, dropKeyspace } from "../support/cassandra-keyspace.js";
 import { rejection } from "../support/conduit-error.js";
 
 const info = inject("cassandra");
@@ -39,22 +40,12 @@ async function cql(query: string, params: unknown[] = []): Promise<cassandra.typ
 
 beforeAll(async () => {
   connector = createCassandraConnector(silentLogger, { clock });
-  raw = new cassandra.Client({
-    contactPoints: [`${info.host}:${info.port}`],
-    localDataCenter: info.localDataCenter,
-    credentials: { username: info.username, password: info.password },
-    encoding: { map: Map, set: Set, useBigIntAsLong: true, useBigIntAsVarint: true },
-  });
-  await raw.connect();
-  await cql(`CREATE KEYSPACE ${KS} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  raw = await connectWithKeyspace(info, KS);
 });
 
 afterAll(async () => {
   await connector?.close();
-  if (raw) {
-    await cql(`DROP KEYSPACE IF EXISTS ${KS}`).catch(() => undefined);
-    await raw.shutdown();
-  }
+  await dropKeyspace(raw, KS);
 });
 
 type Row = Record<string, PlainValue>;

@@ -12,7 +12,7 @@ import { cassandraOptions, parseCassandraOptions, type CassandraOptions } from "
 import { decodeReadPartition, decodeWritePlan, describeSource, errorContext, planReadPartitions, planWriteTarget, type PlanContext } from "./planner.js";
 import { scanTokenRanges } from "./reader.js";
 import { decodeStreamPartition, STREAM_KIND } from "./stream.js";
-import { describeStream, isStreamRead, planStreamPartitions, readStreamPartition, refuseStreamOptionInBatchRead, streamInitialOffset, streamLatestOffset } from "./stream-source.js";
+import { describeStream, isStreamRead, planStreamPartitions, refuseStreamOptionInBatchRead, streamInitialOffset, streamLatestOffset, streamReadWindow } from "./stream-source.js";
 import { descriptorKind } from "../../core/descriptor.js";
 import { writeRows } from "./writer.js";
 
@@ -72,14 +72,9 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
 
     read(input): AsyncIterable<RecordBatch> {
       const options = parseCassandraOptions(input.options, "read");
-      if (descriptorKind(input.partition) === STREAM_KIND) {
-        const partition = decodeStreamPartition(input.partition);
-        const config = clientConfigFromOptions(options);
-        return pool.stream(config, (api) =>
-          readStreamPartition({ ...contextOf(api, config, options, input.signal), clock }, options, input.schema, partition),
-        );
-      }
-      const partition = decodeReadPartition(input.partition);
+      // A micro-batch's partition is a batch read's token ranges plus its window.
+      const stream = descriptorKind(input.partition) === STREAM_KIND ? decodeStreamPartition(input.partition) : undefined;
+      const partition = stream ?? decodeReadPartition(input.partition);
       const config = clientConfigFromOptions(options);
       return pool.stream(config, (api) => {
         const ctx = contextOf(api, config, options, input.signal);
@@ -98,8 +93,9 @@ export function createCassandraConnector(logger: Logger, deps: CassandraConnecto
           retry: { maxRetries: options.max_retries, maxRetrySeconds: options.max_retry_seconds },
           clock,
           signal: input.signal,
-          errorContext: errorContext(ctx, options, "read", options.filter),
+          errorContext: errorContext(ctx, options, stream ? "stream" : "read", options.filter),
           logger: log,
+          ...(stream ? { window: streamReadWindow(stream.window) } : {}),
         });
       });
     },

@@ -3,12 +3,12 @@
  * offset and planning calls, and the task's read of one micro-batch partition. A read is a
  * stream exactly when `starting_position` is set, as for every format.
  */
-import type { RecordBatch, Schema } from "apache-arrow";
+import type { Schema } from "apache-arrow";
 import type { DescribeResult, LatestOffsetInput } from "../../core/connector.js";
 import { refuseStartingPositionInBatchRead, requireStartingPosition } from "../../core/stream-read.js";
 import type { CassandraOptions } from "./options.js";
-import { checkReadSchema, describeSource, errorContext, loadTable, type PlanContext } from "./planner.js";
-import { scanTokenRanges } from "./reader.js";
+import { checkReadSchema, describeSource, loadTable, type PlanContext } from "./planner.js";
+import type { ReadWindow } from "./reader.js";
 import {
   checkOffsetTarget,
   initialOffset,
@@ -19,7 +19,7 @@ import {
   resolveStreamSpec,
   serializeStreamOffset,
   type StreamContext,
-  type StreamPartition,
+  type StreamWindow,
   type StreamSpec,
 } from "./stream.js";
 
@@ -85,26 +85,7 @@ export async function planStreamPartitions(ctx: PlanContext, options: CassandraO
   return planPartitions(options, spec, ring, start, end);
 }
 
-/** One micro-batch partition: its token ranges, restricted to the window. */
-export function readStreamPartition(ctx: StreamContext, options: CassandraOptions, schema: Schema, partition: StreamPartition): AsyncGenerator<RecordBatch> {
-  const { window } = partition;
-  return scanTokenRanges({
-    api: ctx.api,
-    keyspace: options.keyspace,
-    table: options.table,
-    partitionKey: partition.partitionKey,
-    schema,
-    ranges: partition.ranges,
-    whole: partition.whole === true,
-    filter: options.filter,
-    allowFiltering: options.allow_filtering,
-    pageSize: options.read_page_size,
-    consistency: options.consistency,
-    retry: { maxRetries: options.max_retries, maxRetrySeconds: options.max_retry_seconds },
-    clock: ctx.clock,
-    signal: ctx.signal,
-    errorContext: errorContext(ctx, options, "stream", options.filter),
-    logger: ctx.logger,
-    window: readWindow(window, window.after === null ? null : BigInt(window.after), BigInt(window.upTo)),
-  });
+/** What a micro-batch partition's read adds to a batch read of its token ranges. */
+export function streamReadWindow(window: StreamWindow): ReadWindow {
+  return readWindow(window, window.after === null ? null : BigInt(window.after), BigInt(window.upTo));
 }
