@@ -9,22 +9,9 @@ orchestration (Cassandra, the direct ceiling, the ratio) is in scripts/bench.sh.
 """
 
 import argparse
-import os
-import subprocess
-from pathlib import Path
 
-from bench_common import SCHEMA, bench_rows, bench_session, measure, warm_up
+from bench_common import SCHEMA, bench_rows, bench_session, cassandra_options, cql, measure, warm_up
 from pyspark.sql import DataFrame
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cql(*statements: str) -> None:
-    result = subprocess.run(
-        ["node", str(ROOT / "scripts" / "cql.mjs"), *statements], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"scripts/cql.mjs failed: {result.stderr.strip()}")
 
 
 def main() -> None:
@@ -48,14 +35,7 @@ def main() -> None:
     )
 
     spark = bench_session(args.partitions)
-    common = {
-        "host": os.environ.get("CASSANDRA_HOST", "127.0.0.1"),
-        "port": os.environ.get("CASSANDRA_PORT", "9042"),
-        "keyspace": args.keyspace,
-    }
-    if os.environ.get("CASSANDRA_USERNAME"):
-        common["username"] = os.environ["CASSANDRA_USERNAME"]
-        common["password"] = os.environ.get("CASSANDRA_PASSWORD", "")
+    common = cassandra_options(args.keyspace)
 
     def write(df: DataFrame, table: str) -> None:
         (

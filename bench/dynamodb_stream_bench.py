@@ -21,19 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import tempfile
-import threading
-import time
-from pathlib import Path
 
-from bench_common import SCHEMA, RssSampler, bench_session
+from bench_common import ROOT, SCHEMA, StreamRead, Usage, bench_processes, bench_session, read_stream, stream_latency
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_conduit import dynamodb_change_schema
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def changes(spark: SparkSession, endpoint: str, table: str, item_schema, max_records: int = 0) -> DataFrame:
@@ -52,78 +45,22 @@ def changes(spark: SparkSession, endpoint: str, table: str, item_schema, max_rec
     )
 
 
-def read_all(
-    spark: SparkSession, args: argparse.Namespace, table: str, events: int, trigger: str
-) -> tuple[float, int, list[dict]]:
-    """Reads the table's ``events`` changes; returns the seconds, rows and every trigger's durations.
+def throughput(args: argparse.Namespace) -> None:
+    spark = bench_session(args.partitions)
 
-    ``available-now`` runs the query to its end; ``default`` (Spark's default
-    trigger: the next micro-batch as soon as the last one ends) until its micro-batches
-    have read ``events`` rows, timed to the end of that micro-batch."""
-    with tempfile.TemporaryDirectory(prefix="stream-bench-") as checkpoint:
+    def read_all(table: str, events: int, trigger: str) -> StreamRead:
         # "limited": the default trigger with max_records_per_trigger, so reading the next
         # micro-batch (the service's prefetch) overlaps this one's tasks.
         limited = args.max_records if trigger == "limited" else 0
-        writer = changes(spark, args.endpoint, table, SCHEMA, limited).writeStream.format("noop")
-        writer = writer.option("checkpointLocation", checkpoint)
-        if trigger == "available-now":
-            writer = writer.trigger(availableNow=True)
-        start = time.perf_counter()
-        query = writer.start()
-        deadline = time.monotonic() + args.timeout
-        end = None
-        while end is None and time.monotonic() < deadline and query.exception() is None:
-            if trigger == "available-now":
-                if query.awaitTermination(0.05):
-                    end = time.perf_counter()
-            elif sum(p.numInputRows or 0 for p in query.recentProgress) >= events:
-                end = time.perf_counter()
-            else:
-                time.sleep(0.05)
-        progress = query.recentProgress
-        query.stop()
-        if query.exception() is not None:
-            raise SystemExit(f"the streaming read of {table} failed: {query.exception()}")
-        if end is None:
-            raise SystemExit(f"the streaming read of {table} did not end within {args.timeout:.0f} s")
-        rows = sum(p.numInputRows or 0 for p in progress)
-        return end - start, rows, [{"rows": p.numInputRows, **p.durationMs} for p in progress]
+        stream = changes(spark, args.endpoint, table, SCHEMA, limited)
+        return read_stream(stream, trigger, events, args.timeout, table)
 
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and all its descendants, from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = fields
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        if current in stats:
-            total += (int(stats[current][11]) + int(stats[current][12])) / ticks
-        todo.extend(children.get(current, []))
-    return total
-
-
-def throughput(args: argparse.Namespace) -> None:
-    spark = bench_session(args.partitions)
     if args.warmup_table:
-        read_all(spark, args, args.warmup_table, args.warmup_events, "available-now")
-    pid_file = Path(os.environ["SPARK_CONDUIT_RUNTIME_DIR"]) / "service.pid"
-    service, jvm = int(pid_file.read_text().strip()), int(spark.sparkContext._jvm.ProcessHandle.current().pid())
+        read_all(args.warmup_table, args.warmup_events, "available-now")
+    processes = bench_processes(spark)
     for trigger in args.triggers.split(","):
-        sampler = RssSampler(pid_file)
-        sampler.start()
-        before = {name: cpu_seconds(pid) for name, pid in (("service", service), ("spark", jvm))}
-        seconds, rows, durations = read_all(spark, args, args.table, args.events, trigger)
-        sampler.stopped.set()
+        with Usage(processes) as usage:
+            seconds, rows, durations, _ = read_all(args.table, args.events, trigger)
         if rows != args.events:
             raise SystemExit(f"the streaming read returned {rows} change events, expected {args.events}")
         # Spark's JVM with its Python workers (its children); the service runs on its own.
@@ -132,11 +69,8 @@ def throughput(args: argparse.Namespace) -> None:
             "trigger": trigger,
             "seconds": seconds,
             "events_per_s": rows / seconds,
-            "service_peak_rss_mib": sampler.peak_kib / 1024,
-            **{
-                f"{name}_cpu_us_per_event": round((cpu_seconds(pid) - before[name]) * 1e6 / rows, 1)
-                for name, pid in (("service", service), ("spark", jvm))
-            },
+            "service_peak_rss_mib": usage.peak_rss_mib,
+            **{f"{name}_cpu_us_per_event": value for name, value in usage.cpu_us_per(rows).items()},
             "triggers": durations,
         }
         print(json.dumps(figures), flush=True)
@@ -145,72 +79,17 @@ def throughput(args: argparse.Namespace) -> None:
 
 def latency(args: argparse.Namespace) -> None:
     spark = bench_session(args.partitions)
-    latencies: list[float] = []
-    lock = threading.Lock()
 
-    def arrived(batch: DataFrame, _batch_id: int) -> None:
-        written = [row.written_at for row in batch.select("new_image.written_at").collect()]
-        now = time.time() * 1000
-        with lock:
-            latencies.extend(now - w for w in written if w is not None)
+    def write(count: int) -> None:
+        writer = [
+            "node", str(ROOT / "bench" / "direct-dynamodb-stream.mjs"), "paced", "--endpoint", args.endpoint,
+            "--table", args.table, "--count", str(count), "--interval-ms", str(args.interval_ms),
+        ]  # fmt: skip
+        subprocess.run(writer, check=True, stdout=subprocess.DEVNULL)
 
-    item = "id string, written_at bigint"
-    with tempfile.TemporaryDirectory(prefix="stream-latency-") as checkpoint:
-        query = (
-            changes(spark, args.endpoint, args.table, item)
-            .writeStream.foreachBatch(arrived)
-            .option("checkpointLocation", checkpoint)
-            .trigger(processingTime="1 second")
-            .start()
-        )
-        try:
-            # The first trigger plans the query and starts Spark's workers: writes begin after it.
-            deadline = time.monotonic() + args.timeout
-            while not query.recentProgress and time.monotonic() < deadline:
-                time.sleep(0.2)
-
-            def put(count: int) -> None:
-                writer = [
-                    "node", str(ROOT / "bench" / "direct-dynamodb-stream.mjs"), "paced", "--endpoint", args.endpoint,
-                    "--table", args.table, "--count", str(count), "--interval-ms", str(args.interval_ms),
-                ]  # fmt: skip
-                subprocess.run(writer, check=True, stdout=subprocess.DEVNULL)
-                while time.monotonic() < deadline and query.exception() is None:
-                    with lock:
-                        if len(latencies) >= count:
-                            return
-                    time.sleep(0.2)
-
-            # Unmeasured: the first micro-batches with rows start Spark's Python workers.
-            put(args.warmup_writes)
-            with lock:
-                latencies.clear()
-            warm = len([p for p in query.recentProgress if (p.numInputRows or 0) > 0])
-            put(args.writes)
-            progress = [p for p in query.recentProgress if (p.numInputRows or 0) > 0][warm:]
-        finally:
-            query.stop()
+    stream = changes(spark, args.endpoint, args.table, "id string, written_at bigint")
+    figures = stream_latency(stream, "new_image.written_at", write, args.writes, args.warmup_writes, args.timeout)
     spark.stop()
-    if len(latencies) != args.writes:
-        raise SystemExit(f"{len(latencies)} of {args.writes} written events reached the sink in time")
-    ordered = sorted(latencies)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-    def median_ms(key: str) -> float:
-        values = sorted(p.durationMs.get(key, 0) for p in progress)
-        return values[len(values) // 2] if values else 0
-
-    figures = {
-        "writes": args.writes,
-        "p50_ms": pct(0.5),
-        "p95_ms": pct(0.95),
-        "max_ms": ordered[-1],
-        "micro_batches": len(progress),
-        # A micro-batch's own time (median): the latency is the wait for the next trigger plus this.
-        "batch_median_ms": {key: median_ms(key) for key in ("triggerExecution", "latestOffset", "addBatch")},
-    }
     print(json.dumps(figures))
 
 
