@@ -47,7 +47,7 @@ import { cqlTypeText, quoteIdentifier } from "./types.js";
 
 export const STREAM_KIND = "cassandra-stream";
 /** About this many rows per Spark partition of a micro-batch (from the offset's count). */
-export const STREAM_ROWS_PER_PARTITION = 50_000;
+export const STREAM_ROWS_PER_PARTITION = 10_000;
 /** Token ranges counted at once by latestOffset. */
 const PROBE_CONCURRENCY = 4;
 
@@ -492,9 +492,12 @@ export interface LatestLimits {
 /** The offset the next micro-batch ends at, or `start` itself when no row is past it. */
 export async function latestOffset(ctx: StreamContext, options: CassandraOptions, spec: StreamSpec, start: StreamOffset, limits: LatestLimits): Promise<StreamOffset> {
   let upTo = clockMark(spec, ctx.clock.now(), options.stream_lag_ms) ?? null;
-  if (limits.bound) {
-    if (limits.bound.mark === null) return start;
-    upTo = upTo === null || limits.bound.mark < upTo ? limits.bound.mark : upTo;
+  const bound = limits.bound;
+  if (bound) {
+    if (bound.mark === null) return start;
+    // AvailableNow without a limit: its target was counted from this start a moment ago; no second count.
+    if (limits.maxRows === undefined && bound.rows > 0 && (start.mark === null || start.mark < bound.mark)) return bound;
+    upTo = upTo === null || bound.mark < upTo ? bound.mark : upTo;
   }
   if (upTo !== null && start.mark !== null && upTo <= start.mark) return start;
   const counter = await probeWindow(ctx, options, spec, start.mark, upTo, limits.maxRows);
