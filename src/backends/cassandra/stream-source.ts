@@ -7,7 +7,7 @@ import type { Schema } from "apache-arrow";
 import type { DescribeResult, LatestOffsetInput } from "../../core/connector.js";
 import { refuseStartingPositionInBatchRead, requireStartingPosition } from "../../core/stream-read.js";
 import type { CassandraOptions } from "./options.js";
-import { checkReadSchema, describeSource, loadTable, type PlanContext } from "./planner.js";
+import { checkReadSchema, describeSource, estimatedBytes, loadTable, type PlanContext } from "./planner.js";
 import type { ReadWindow } from "./reader.js";
 import {
   checkOffsetTarget,
@@ -82,7 +82,9 @@ export async function planStreamPartitions(ctx: PlanContext, options: CassandraO
   checkOffsetTarget(start, spec);
   checkOffsetTarget(end, spec);
   const ring = await ctx.api.ring();
-  return planPartitions(options, spec, ring, start, end);
+  // A write-time micro-batch scans the whole table: it is split by the table's size, as a batch read is.
+  const bytes = spec.mode === "writetime" && options.read_partitions === undefined ? estimatedBytes(await ctx.api.sizeEstimates(options.keyspace, options.table)) : 0n;
+  return planPartitions(options, spec, ring, start, end, bytes);
 }
 
 /** What a micro-batch partition's read adds to a batch read of its token ranges. */

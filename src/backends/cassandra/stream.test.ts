@@ -955,6 +955,18 @@ describe("planPartitions", () => {
     expect(fromEarliest[0]!.window.after).toBeNull();
   });
 
+  it("splits a write-time micro-batch, which scans the whole table, by the table's size as a batch read is", () => {
+    const { spec, options } = eventsStream({ stream_mode: "writetime" });
+    const count = (rows: number, bytes: bigint, opts = options) => planPartitions(opts, spec, ring(), offsetOf(spec, 0n), offsetOf(spec, 1n, rows), bytes).length;
+    const MB = 1024n * 1024n;
+    // No estimates yet: 1 + 2 x nodes (3 nodes here), whatever the window's row count.
+    expect(count(1, 0n)).toBe(7);
+    expect(count(10 * STREAM_ROWS_PER_PARTITION, 0n)).toBe(7);
+    // 20 splits of split_size_mb (64 MB) of table data.
+    expect(count(1, 20n * 64n * MB)).toBe(20);
+    expect(count(1, 20n * 64n * MB, parseCassandraOptions({ ...base, starting_position: "earliest", stream_mode: "writetime", read_partitions: "4" }, "read"))).toBe(4);
+  });
+
   it("sizes the partitions from the end offset's row count, or takes read_partitions", () => {
     const { spec, options } = setup();
     const count = (rows: number, opts = options) => planPartitions(opts, spec, ring(), offsetOf(spec, 0n), offsetOf(spec, 1n, rows)).length;

@@ -41,7 +41,7 @@ import type { Clock } from "../../core/clock.js";
 import { parseStartingTimestamp } from "../../options/starting-position.js";
 import type { RingInfo, TableDef } from "./client.js";
 import type { CassandraOptions, StreamMode } from "./options.js";
-import { columnsInSelectOrder, errorContext, splitRing, tokenBounds, type PlanContext } from "./planner.js";
+import { columnsInSelectOrder, errorContext, partitionCount, splitRing, tokenBounds, type PlanContext } from "./planner.js";
 import { PageFetcher, readQuery, tokenParam, type ReadWindow } from "./reader.js";
 import { cqlTypeText, quoteIdentifier } from "./types.js";
 
@@ -507,13 +507,21 @@ export async function latestOffset(ctx: StreamContext, options: CassandraOptions
   return { ...start, mark: upTo ?? counter.max, rows: counter.rows };
 }
 
-/** Micro-batch (start, end] as token-range partitions; the same offsets always give the same partitions. */
-export function planPartitions(options: CassandraOptions, spec: StreamSpec, ring: RingInfo, start: StreamOffset, end: StreamOffset): Uint8Array[] {
+/**
+ * Micro-batch (start, end] as token-range partitions; the same offsets always give the same
+ * partitions, except in write-time mode, whose micro-batches scan the whole table and so are
+ * split like a batch read, by the table's size (`tableBytes`, from size estimates): a replay
+ * may split differently and still reads the same rows.
+ */
+export function planPartitions(options: CassandraOptions, spec: StreamSpec, ring: RingInfo, start: StreamOffset, end: StreamOffset, tableBytes = 0n): Uint8Array[] {
   if (end.mark === null || (start.mark !== null && compareBig(end.mark, start.mark) <= 0)) return [];
   const window: StreamWindow = { ...shapeOf(spec), after: start.mark === null ? null : start.mark.toString(), upTo: end.mark.toString() };
   const bounds = tokenBounds(ring.partitioner);
   if (!bounds) return [encodeDescriptor(STREAM_KIND, { partitionKey: spec.partitionKey, ranges: [], whole: true, window } satisfies StreamPartition)];
-  const count = options.read_partitions ?? Math.min(100_000, Math.max(1, Math.ceil(end.rows / STREAM_ROWS_PER_PARTITION)));
+  const count =
+    spec.mode === "writetime"
+      ? partitionCount(options, tableBytes, ring.nodes)
+      : (options.read_partitions ?? Math.min(100_000, Math.max(1, Math.ceil(end.rows / STREAM_ROWS_PER_PARTITION))));
   const groups = splitRing(
     ring.tokens.map((t) => BigInt(t)),
     bounds,
