@@ -26,6 +26,7 @@ from quickstart_support import local_session, run_examples, step, stop_between_b
 SOURCE = {"host": HOST, "keyspace": "myks", "table": "readings", **LOCAL}
 ARCHIVE = {"host": HOST, "keyspace": "myks", "table": "readings_archive", **LOCAL}
 SENSORS = {"host": HOST, "keyspace": "myks", "table": "sensors", **LOCAL}
+READING_COLUMNS = "sensor text, at timestamp, celsius double, PRIMARY KEY (sensor, at)"
 # A reading becomes visible to the stream once it is this old (the default is 5 s).
 LAG_MS = "1000"
 
@@ -54,7 +55,9 @@ def wait_until_equal(spark: SparkSession, query, timeout: float = 120.0) -> list
         if source == archive:
             return archive
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the archive has {len(archive)} of the source's {len(source)} rows after {timeout:.0f} s")
+            raise RuntimeError(
+                f"the archive has {len(archive)} of the source's {len(source)} rows after {timeout:.0f} s"
+            )
         time.sleep(1)
 
 
@@ -62,8 +65,7 @@ def follow_a_time_column(spark: SparkSession, checkpoint: str) -> None:
     step("Streaming read: a Cassandra table followed by its clustering column -> another table")
     cql(
         "CREATE KEYSPACE IF NOT EXISTS myks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
-        "CREATE TABLE IF NOT EXISTS myks.readings (sensor text, at timestamp, celsius double, PRIMARY KEY (sensor, at))",
-        "CREATE TABLE IF NOT EXISTS myks.readings_archive (sensor text, at timestamp, celsius double, PRIMARY KEY (sensor, at))",
+        *(f"CREATE TABLE IF NOT EXISTS myks.{table} ({READING_COLUMNS})" for table in ("readings", "readings_archive")),
         "TRUNCATE myks.readings",
         "TRUNCATE myks.readings_archive",
     )
