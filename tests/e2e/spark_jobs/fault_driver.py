@@ -6,6 +6,7 @@ retries) and so that the whole driver can be killed. It reads one JSON spec::
 
     python fault_driver.py batch  SPEC.json   # write a generated table, then read it back
     python fault_driver.py stream SPEC.json   # a checkpointed streaming write of parquet files
+    python fault_driver.py stream_read SPEC.json  # a streaming read (stream_read_driver.py)
 
 Every Arrow batch that flows into the sink (or out of the read) passes a pass-through
 stage that appends ``phase batch partition attempt rows`` to the spec's progress file and
@@ -185,8 +186,8 @@ def stream(spec: dict) -> None:
 
 
 def stream_read(spec: dict) -> None:
-    """A streaming read of a DynamoDB stream into a file sink and a foreachBatch replica
-    (stream_read_driver.py, tests/e2e/test_faults_stream_read_kill.py)."""
+    """A streaming read (DynamoDB Streams, a Cassandra table) into a file sink and a
+    foreachBatch replica (stream_read_driver.py, tests/e2e/stream_kill.py)."""
     from stream_read_driver import run
 
     run(spec)

@@ -1,14 +1,15 @@
-"""The ``stream_read`` job of fault_driver.py: a streaming READ of a DynamoDB table's stream,
-run in its own process so tests/e2e/test_faults_stream_read_kill.py can SIGKILL the driver
+"""The ``stream_read`` job of fault_driver.py: a streaming READ of any format with a stream
+(``format``, with its readStream ``options``: starting position and read limit included), run
+in its own process so the kill tests (tests/e2e/stream_kill.py) can SIGKILL the driver
 mid-micro-batch and start it again on the same checkpoints.
 
 Two queries read the same stream, each with its own checkpoint under ``checkpoint``:
 
-- ``files``: the change events into a parquet file sink (``sink``). Spark's sink log
+- ``files``: the rows into a parquet file sink (``sink``). Spark's sink log
   (``_spark_metadata``) says which files are committed, so what ``spark.read.parquet``
   returns is what the query committed, however often the driver died.
-- ``apply``: a foreachBatch that upserts the last event per key into ``target_options``'s
-  table (REMOVE deletes), the idempotent replica a user would build.
+- ``apply``: a foreachBatch that writes each micro-batch into another table, the idempotent
+  replica a user would build; ``apply`` names how (apply_function).
 
 Both pass a progress stage (fault_driver.progress_stage: one line per Arrow batch, then a
 sleep; one file per query, ``progress_files``) so the test sees which micro-batch is in
@@ -29,9 +30,8 @@ from fault_driver import progress_stage, write_result
 from fault_driver import session as fault_session
 from pyspark.sql import SparkSession
 
-# The applier of the clean restart test: one definition of "apply a micro-batch of changes".
+# The foreachBatch functions of the streaming tests: one definition of "apply a micro-batch".
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_dynamodb_streaming import applier
 
 QUERIES = ("files", "apply")
 
@@ -42,23 +42,38 @@ def session(spec: dict) -> SparkSession:
     return fault_session({**spec, "master": "local[2]", "arrow_batch_rows": 10_000})
 
 
-def changes(spark: SparkSession, spec: dict, phase: str):
-    df = (
-        spark.readStream.format("dynamodb")
-        .options(**spec["options"])
-        .option("starting_position", "trim_horizon")
-        .option("max_records_per_trigger", str(spec["max_records_per_trigger"]))
-        .load()
-    )
+def apply_function(apply: dict):
+    """The ``apply`` query's foreachBatch function, as the spec's ``apply`` names it:
+
+    - ``{"kind": "dynamodb_changes", "options": ...}``: DynamoDB change events, the last
+      event per key upserted into the options' table, REMOVE deleting
+      (test_dynamodb_streaming.applier);
+    - ``{"kind": "cassandra_append", "options": ...}``: the rows appended (upserted) into the
+      options' Cassandra table (test_cassandra_streaming.cassandra_appender).
+    """
+    kind = apply["kind"]
+    if kind == "dynamodb_changes":
+        from test_dynamodb_streaming import applier
+
+        return applier(apply["options"])
+    if kind == "cassandra_append":
+        from test_cassandra_streaming import cassandra_appender
+
+        return cassandra_appender(apply["options"])
+    raise ValueError(f"unknown apply kind {kind!r}")
+
+
+def rows(spark: SparkSession, spec: dict, phase: str):
+    df = spark.readStream.format(spec["format"]).options(**spec["options"]).load()
     return df.mapInArrow(progress_stage(spec["progress_files"][phase], phase, spec["throttle_seconds"]), df.schema)
 
 
 def start(spark: SparkSession, spec: dict, name: str):
-    df = changes(spark, spec, name)
+    df = rows(spark, spec, name)
     writer = (
         df.writeStream.format("parquet").option("path", spec["sink"])
         if name == "files"
-        else df.writeStream.foreachBatch(applier(spec["target_options"]))
+        else df.writeStream.foreachBatch(apply_function(spec["apply"]))
     )
     writer = writer.queryName(name).option("checkpointLocation", os.path.join(spec["checkpoint"], name))
     if spec["available_now"]:
