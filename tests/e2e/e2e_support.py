@@ -13,6 +13,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -153,6 +154,31 @@ def wait_for_rows(query, total: int, timeout: float = 180.0) -> None:
 def input_rows(query) -> list[int]:
     """The input row counts of a streaming query's micro-batches that had rows."""
     return [p.numInputRows for p in query.recentProgress if p.numInputRows]
+
+
+def memory_query(spark, df, name: str, checkpoint: Path):
+    """``df`` into a memory table ``name`` with ``trigger(availableNow=True)``, started."""
+    return (
+        df.writeStream.format("memory")
+        .queryName(name)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
+
+
+def run_to_end(spark, df, tmp_path: Path, timeout: float = 180.0) -> str:
+    """Runs a streaming read to the end (availableNow) into a memory table; raises what Spark
+    raises; returns the memory table's name."""
+    name = f"run_{uuid.uuid4().hex[:8]}"
+    query = memory_query(spark, df, name, tmp_path / f"cp-{uuid.uuid4().hex[:6]}")
+    try:
+        assert query.awaitTermination(timeout), "the query did not end"
+        if query.exception() is not None:
+            raise RuntimeError(str(query.exception()))
+    finally:
+        query.stop()
+    return name
 
 
 class BackgroundRounds:

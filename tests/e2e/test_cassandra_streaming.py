@@ -20,10 +20,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from e2e_support import BackgroundRounds, assert_error, failure, input_rows, wait_for_rows
+from e2e_support import BackgroundRounds, assert_error, failure, input_rows, memory_query, run_to_end, wait_for_rows
 
 # Generous for two shared cores; every query here ends long before.
 QUERY_TIMEOUT = 180
@@ -233,16 +232,6 @@ def test_stopped_query_restarts_from_its_checkpoint_while_rows_keep_coming(spark
 # --- Trigger.AvailableNow and max_rows_per_trigger -----------------------------------------
 
 
-def memory_query(spark, df, name: str, checkpoint: Path):
-    return (
-        df.writeStream.format("memory")
-        .queryName(name)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
-    )
-
-
 def test_available_now_ends_while_rows_keep_coming_and_respects_max_rows_per_trigger(spark, cassandra, ks, tmp_path):
     """A timestamp first clustering column; the seed rows have distinct values, so no
     micro-batch may pass the limit; the writer's rounds are smaller than the limit."""
@@ -336,20 +325,6 @@ def test_writetime_mode_sees_an_update(spark, cassandra, ks, tmp_path):
 
 
 # --- What a user sees when something is wrong ----------------------------------------------
-
-
-def run_to_end(spark, df, tmp_path: Path) -> str:
-    """Runs a streaming read to the end (availableNow) into a memory sink; raises what Spark
-    raises; returns the memory table's name."""
-    name = f"run_{uuid.uuid4().hex[:8]}"
-    query = memory_query(spark, df, name, tmp_path / f"cp-{uuid.uuid4().hex[:6]}")
-    try:
-        assert query.awaitTermination(QUERY_TIMEOUT), "the query did not end"
-        if query.exception() is not None:
-            raise RuntimeError(str(query.exception()))
-    finally:
-        query.stop()
-    return name
 
 
 PLAIN_COLUMNS = "id int PRIMARY KEY, created_at timestamp, v text"

@@ -17,7 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import BackgroundRounds, assert_error, failure, input_rows, marshal, wait_for_rows
+from e2e_support import (
+    BackgroundRounds,
+    assert_error,
+    failure,
+    input_rows,
+    marshal,
+    memory_query,
+    run_to_end,
+    wait_for_rows,
+)
 
 CLASSIC = pytest.mark.parametrize("spark", ["classic"], indirect=True)
 ITEM_SCHEMA = "id STRING, name STRING, n BIGINT"
@@ -249,16 +258,6 @@ def test_stopped_query_restarts_from_its_checkpoint_while_changes_keep_coming(sp
 # --- Trigger.AvailableNow, admission control, explicit schema -------------------------------
 
 
-def memory_query(spark, df, name: str, checkpoint: Path):
-    return (
-        df.writeStream.format("memory")
-        .queryName(name)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
-    )
-
-
 def test_available_now_reads_everything_and_ends_while_writes_go_on(spark, dynamodb, options, tmp_path):
     with stream_table(dynamodb) as source:
         for r in range(3):
@@ -338,17 +337,6 @@ def test_explicit_schema_types_the_images(spark, dynamodb, options, tmp_path):
 
 
 # --- What a user sees when something is wrong --------------------------------------------
-
-
-def run_to_end(spark, df, tmp_path: Path) -> None:
-    """Runs a streaming read to the end (availableNow) into a memory sink; raises what Spark raises."""
-    query = memory_query(spark, df, f"err_{uuid.uuid4().hex[:8]}", tmp_path / f"cp-{uuid.uuid4().hex[:6]}")
-    try:
-        assert query.awaitTermination(QUERY_TIMEOUT), "the query did not end"
-        if query.exception() is not None:
-            raise RuntimeError(str(query.exception()))
-    finally:
-        query.stop()
 
 
 def test_table_without_a_stream_says_how_to_enable_one(spark, dynamodb, options, tmp_path):
