@@ -227,6 +227,28 @@ describe("Cassandra streaming reads: column mode", () => {
   });
 });
 
+describe("Cassandra streaming reads: with a filter and a narrower schema", () => {
+  it("adds the user's filter to the window and reads only the schema's columns", async () => {
+    await cql(`CREATE TABLE ${KS}.filtered (id int PRIMARY KEY, ts timestamp, kind text, payload text)`);
+    await cql(`CREATE INDEX ON ${KS}.filtered (ts) USING 'sai'`);
+    for (const id of range(0, 20)) {
+      await cql(`INSERT INTO ${KS}.filtered (id, ts, kind, payload) VALUES (?, ?, ?, ?)`, [id, new Date(T0 - 30_000 + id * 1000), id % 2 === 0 ? "even" : "odd", `p${id}`]);
+    }
+    clock.time = T0;
+    const options = opts("filtered", { starting_position: "earliest", stream_column: "ts", filter: "kind = 'even'", allow_filtering: "true" });
+    const schema = (await connector.describe({ options, userSchema: undefined, signal: fresh() })).schema;
+    const narrow = schema.select(["id", "ts"]);
+    const query = new StreamQuery(options);
+    query.schema = narrow;
+    query.offset = await connector.stream!.initialOffset({ options, schema: narrow, signal: fresh() });
+    const rows = (await query.trigger())!;
+    // The window holds ids 0..19 (up to T0 - 11 s); the filter keeps the even ones, counted as such.
+    expect(ids(rows)).toEqual(range(0, 20).filter((id) => id % 2 === 0));
+    expect(Object.keys(rows[0]!).sort()).toEqual(["id", "ts"]);
+    expect(JSON.parse(query.offset)).toMatchObject({ rows: 10 });
+  });
+});
+
 describe("Cassandra streaming reads: write-time mode", () => {
   it("sees inserts and updates by each row's newest write time", async () => {
     await cql(`CREATE TABLE ${KS}.users (id int PRIMARY KEY, name text, score int, tags set<text>)`);
