@@ -226,6 +226,29 @@ class BackgroundRounds:
             raise self.error
 
 
+def stop_and_restart_while_writing(start_query, writer: BackgroundRounds, first_rows: int, round_rows: int) -> list:
+    """Runs a streaming query (``start_query()`` starts it on its checkpoint) until it read
+    ``first_rows``, stops it, and starts it again until it read a round written after the
+    stop (``round_rows``), while ``writer`` keeps writing; then stops the writer. Returns both
+    queries (the caller drains the rest and compares)."""
+    queries = []
+    try:
+        for rows in (first_rows, round_rows):
+            seen = writer.done_rounds
+            query = start_query()
+            queries.append(query)
+            try:
+                writer.wait_rounds(seen + 1)
+                wait_for_rows(query, rows)
+            finally:
+                query.stop()
+            assert query.exception() is None
+            assert writer.thread.is_alive(), f"the writer stopped before query {len(queries)} did"
+    finally:
+        writer.join(stop=True)
+    return queries
+
+
 class DynamoDb:
     """Test access to DynamoDB Local (through the AWS SDK for JavaScript)."""
 

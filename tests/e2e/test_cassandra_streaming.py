@@ -22,7 +22,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
-from e2e_support import BackgroundRounds, assert_error, failure, input_rows, memory_query, run_to_end, wait_for_rows
+from e2e_support import (
+    BackgroundRounds,
+    assert_error,
+    failure,
+    input_rows,
+    memory_query,
+    run_to_end,
+    stop_and_restart_while_writing,
+    wait_for_rows,
+)
 
 # Generous for two shared cores; every query here ends long before.
 QUERY_TIMEOUT = 180
@@ -188,26 +197,10 @@ def test_stopped_query_restarts_from_its_checkpoint_while_rows_keep_coming(spark
         cassandra.cql(*[reading(ks, source, i) for i in range(seed)])
         # Three rows a round, about one round a second, until both queries have stopped.
         writer = RowWriter(cassandra, lambda i: reading(ks, source, i), first_id=seed, per_round=3, rounds=120).start()
-        try:
-            first = file_sink_query(source, available_now=False)
-            try:
-                writer.wait_rounds(1)
-                wait_for_rows(first, seed + 3)  # the seed and at least one round written while it ran
-            finally:
-                first.stop()
-            assert first.exception() is None
-            assert writer.thread.is_alive(), "the writer stopped before the first query did"
-            seen = writer.done_rounds
-            second = file_sink_query(source, available_now=False)
-            try:
-                writer.wait_rounds(seen + 1)
-                wait_for_rows(second, 3)
-            finally:
-                second.stop()
-            assert second.exception() is None
-            assert writer.thread.is_alive(), "the writer stopped before the second query did"
-        finally:
-            writer.join(stop=True)
+        # The seed and at least one round written while the first query ran, then a round after its stop.
+        first, second = stop_and_restart_while_writing(
+            lambda: file_sink_query(source, available_now=False), writer, seed + 3, 3
+        )
         settle()
         # The writer is done: a third start drains the rest and ends by itself.
         third = file_sink_query(source, available_now=True)

@@ -25,6 +25,7 @@ from e2e_support import (
     marshal,
     memory_query,
     run_to_end,
+    stop_and_restart_while_writing,
     wait_for_rows,
 )
 
@@ -225,25 +226,13 @@ def test_stopped_query_restarts_from_its_checkpoint_while_changes_keep_coming(sp
         change_round(source, 0)
         # Rounds keep coming (one a second, 13 events each) until both queries have stopped.
         writer = ChangeWriter(source, 1, 90, pause=1.0).start()
-        try:
-            first = file_sink_query(spark, source, options, sink, checkpoint, available_now=False).start()
-            try:
-                wait_for_rows(first, 6 + 13)  # round 0 and at least one round written while it ran
-            finally:
-                first.stop()
-            assert first.exception() is None
-            assert writer.thread.is_alive(), "the writer stopped before the first query did"
-            seen = writer.done_rounds
-            second = file_sink_query(spark, source, options, sink, checkpoint, available_now=False).start()
-            try:
-                writer.wait_rounds(seen + 1)
-                wait_for_rows(second, 13)
-            finally:
-                second.stop()
-            assert second.exception() is None
-            assert writer.thread.is_alive(), "the writer stopped before the second query did"
-        finally:
-            writer.join(stop=True)
+        # Round 0 and at least one round written while the first query ran, then a round after its stop.
+        first, second = stop_and_restart_while_writing(
+            lambda: file_sink_query(spark, source, options, sink, checkpoint, available_now=False).start(),
+            writer,
+            6 + 13,
+            13,
+        )
         # The writer is done: a third start drains the rest and ends by itself.
         third = file_sink_query(spark, source, options, sink, checkpoint, available_now=True).start()
         assert third.awaitTermination(QUERY_TIMEOUT), "availableNow did not end"
